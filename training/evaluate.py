@@ -1,0 +1,80 @@
+"""Evaluate a bundle on any labelled file (CFPB export or Banking77 CSV): one JSON object to stdout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from teller.bundle import Bundle
+from teller.classifier import BundleClassifier
+from teller.settings import get_settings
+from teller.taxonomy import Taxonomy, load_taxonomy
+from training.corpus import DataConfig, MaskCache
+from training.data import Example, LoadStats, iter_labelled
+from training.metrics import HeadPredictions, head_metrics
+from training.train import IGNORE, label_index
+
+
+def predict_examples(
+    bundle: Bundle, examples: list[Example], taxonomy: Taxonomy, variant: str | None = None
+) -> dict[str, HeadPredictions]:
+    """Run the bundle over already-masked examples; HeadPredictions for every head they label."""
+    probs = BundleClassifier(bundle, variant).probabilities([e.text for e in examples])
+    labels = label_index(examples, taxonomy)
+    out = {}
+    for head in bundle.info.heads:
+        head = head.removesuffix("_logits")
+        keep = labels[head] != IGNORE
+        if keep.any():
+            out[head] = HeadPredictions(
+                head,
+                bundle.labels[head],
+                labels[head][keep],
+                probs[f"{head}_logits"][keep],
+                bundle.info.thresholds.get(head),
+                [e.text for e, k in zip(examples, keep, strict=True) if k],
+            )
+    return out
+
+
+def mask_examples(examples: list[Example], max_chars: int | None = None) -> None:
+    """Mask example texts in place with the shared masker (cached), cut as in training."""
+    from teller.masking import Masker
+
+    max_chars = max_chars or DataConfig.model_fields["max_chars"].default
+    cache = MaskCache(get_settings().data_dir / "cache" / "masked.sqlite", masker_version="v1")
+    masked = cache.mask_all([e.text[:max_chars] for e in examples], Masker)
+    for e, text in zip(examples, masked, strict=True):
+        e.text = text
+
+
+def evaluate_file(path: Path, bundle: Bundle) -> tuple[dict, dict[str, HeadPredictions]]:
+    """Score every labelled row of `path`; returns the JSON-ready summary and the raw predictions."""
+    taxonomy = load_taxonomy()
+    stats = LoadStats()
+    examples = list(iter_labelled(path, taxonomy, stats))
+    mask_examples(examples)
+    predictions = predict_examples(bundle, examples, taxonomy) if examples else {}
+    summary = {
+        "model": {
+            "name": bundle.info.name,
+            "version": bundle.info.version,
+            "variant": bundle.info.default_variant,
+        },
+        "data": str(path),
+        "rows": {"scored": len(examples), "skipped": stats.n_skipped, "skipped_reasons": stats.skipped},
+        "heads": {head: head_metrics(p) for head, p in predictions.items()},
+    }
+    return summary, predictions
+
+
+def round_floats(obj, digits: int = 4):
+    """Round every float in a nested structure (for compact JSON)."""
+    if isinstance(obj, float | np.floating):
+        return round(float(obj), digits)
+    if isinstance(obj, dict):
+        return {k: round_floats(v, digits) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [round_floats(v, digits) for v in obj]
+    return obj

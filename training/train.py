@@ -1,0 +1,351 @@
+"""Fine-tune the multi-task model: seeded, early-stopped, checkpointed, on CPU or GPU."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+from tqdm.auto import tqdm
+
+from teller.masking import model_view
+from teller.taxonomy import HEADS, Taxonomy
+from training.corpus import DataConfig
+from training.data import Example
+from training.metrics import HeadPredictions, head_metrics
+from training.model import MultiTaskModel, encoder_path
+
+log = logging.getLogger(__name__)
+IGNORE = -100
+
+
+class TrainConfig(BaseModel):
+    """Hyper-parameters of one training run (a profile is a named preset of these)."""
+
+    model_config = ConfigDict(extra="forbid")
+    profile: str = Field("custom", description="Name of the preset this config came from.")
+    data: DataConfig = Field(default_factory=DataConfig, description="Sources and split sizes.")
+    encoder: str | None = Field(None, description="Encoder weights directory; None = packaged MiniLM.")
+    max_length: int = Field(128, ge=8, le=512, description="Tokens per text the model sees.")
+    epochs: int = Field(3, ge=1, description="Maximum passes over the training split.")
+    batch_size: int = Field(32, ge=1, description="Examples per optimiser step (before accumulation).")
+    grad_accum: int = Field(1, ge=1, description="Batches accumulated per optimiser step.")
+    lr: float = Field(8e-5, gt=0, description="Peak learning rate of the encoder.")
+    head_lr: float = Field(2e-3, gt=0, description="Peak learning rate of the heads.")
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Share of steps spent warming up the LR.")
+    dropout: float = Field(0.1, ge=0, lt=1)
+    balance: Literal["none", "class_weights", "upsample"] = Field(
+        "class_weights", description="How class imbalance is handled."
+    )
+    patience: int = Field(1, ge=0, description="Epochs without validation gain before stopping.")
+    evals_per_epoch: int = Field(1, ge=1, description="Validation passes per epoch (early-stopping checks).")
+    vulnerable_target_recall: float = Field(0.65, gt=0, le=1, description="Recall the threshold aims for.")
+    seed: int = 13
+    device: str = Field("auto", description="'auto', 'cpu' or 'cuda'.")
+    baselines: list[Literal["tfidf", "frozen"]] = Field(default_factory=lambda: ["tfidf", "frozen"])
+
+
+PROFILES: dict[str, dict] = {
+    # About 10 minutes on a 2-core CPU, masking included: a subset of complaints, two short epochs.
+    "quick": {
+        "data": {"cfpb_limits": {"train": 3000, "val": 600, "test": 1200}, "out_of_scope_limit": 800},
+        "max_length": 96,
+        "epochs": 2,
+        "baselines": ["tfidf"],
+    },
+    # The best model this machine trains in about an hour.
+    "full": {"max_length": 128, "epochs": 5, "patience": 1, "evals_per_epoch": 1},
+}
+
+
+def profile_config(name: str, **overrides) -> TrainConfig:
+    """A TrainConfig from a named profile, with overrides applied on top."""
+    if name not in PROFILES:
+        raise KeyError(name)
+    return TrainConfig.model_validate({**PROFILES[name], **overrides, "profile": name})
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class Encoded:
+    """Token ids and per-head label indices (IGNORE where unlabelled) of a split."""
+
+    ids: list[list[int]]
+    labels: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def label_index(examples: list[Example], taxonomy: Taxonomy) -> dict[str, np.ndarray]:
+    """Map every head's labels to class indices, IGNORE where the example has no label."""
+    out = {}
+    for head in HEADS:
+        index = {name: i for i, name in enumerate(taxonomy.labels(head))}
+        values = [e.label(head) for e in examples]
+        if head == "vulnerable":
+            out[head] = np.array([IGNORE if v is None else int(v) for v in values])
+        else:
+            out[head] = np.array([IGNORE if v is None else index[v] for v in values])
+    return out
+
+
+def encode(examples: list[Example], tokenizer, taxonomy: Taxonomy, max_length: int) -> Encoded:
+    texts = [model_view(e.text) for e in examples]
+    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"] if texts else []
+    return Encoded(list(ids), label_index(examples, taxonomy))
+
+
+def length_batches(lengths: list[int], batch_size: int, rng: random.Random | None) -> list[list[int]]:
+    """Batches of similar length (far less padding); shuffled when an rng is given."""
+    order = list(range(len(lengths)))
+    if rng is None:
+        order.sort(key=lambda i: lengths[i])
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(order)
+    chunk = batch_size * 50
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(ids: list[list[int]], rows: list[int], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(ids[r]) for r in rows)
+    input_ids = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        input_ids[i, : len(ids[r])] = torch.tensor(ids[r])
+        mask[i, : len(ids[r])] = 1
+    return input_ids.to(device), mask.to(device)
+
+
+def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
+    """Square-root inverse-frequency weights, mean 1 over the classes that occur."""
+    counts = np.bincount(labels[labels != IGNORE], minlength=n_classes).astype(float)
+    weights = np.where(counts > 0, np.sqrt(counts.sum() / np.maximum(counts, 1) / n_classes), 0.0)
+    present = weights > 0
+    weights[present] /= weights[present].mean()
+    weights[~present] = 1.0
+    return torch.tensor(weights, dtype=torch.float)
+
+
+def upsample_weights(labels: dict[str, np.ndarray]) -> np.ndarray:
+    """Per-example sampling weight: how far its rarest label sits below the median class size (max 4x)."""
+    weights = np.ones(len(next(iter(labels.values()))))
+    for y in labels.values():
+        counts = Counter(y[y != IGNORE].tolist())
+        if not counts:
+            continue
+        median = float(np.median(list(counts.values())))
+        w = np.array([1.0 if v == IGNORE else min(4.0, max(1.0, median / counts[v])) for v in y])
+        weights = np.maximum(weights, w)
+    return weights
+
+
+@torch.no_grad()
+def predict_probs(model: MultiTaskModel, data: Encoded, device: torch.device, batch_size: int = 64) -> dict:
+    """Softmax probabilities of every head for every row (in the split's order)."""
+    model.eval()
+    out = {h: [] for h in HEADS}
+    order = []
+    for rows in length_batches([len(x) for x in data.ids], batch_size, None):
+        logits = model(*collate(data.ids, rows, device))
+        for head, z in zip(HEADS, logits, strict=True):
+            out[head].append(torch.softmax(z.float(), -1).cpu().numpy())
+        order += rows
+    inverse = np.argsort(order)
+    return {h: np.concatenate(v)[inverse] if v else np.zeros((0, 1)) for h, v in out.items()}
+
+
+def head_predictions(
+    probs: dict[str, np.ndarray],
+    data: Encoded,
+    taxonomy: Taxonomy,
+    thresholds: dict[str, float] | None = None,
+    texts: list[str] | None = None,
+) -> dict[str, HeadPredictions]:
+    """HeadPredictions for every head that has labelled rows in `data`."""
+    out = {}
+    for head in HEADS:
+        keep = data.labels[head] != IGNORE
+        if keep.any():
+            out[head] = HeadPredictions(
+                head,
+                taxonomy.labels(head),
+                data.labels[head][keep],
+                probs[head][keep],
+                (thresholds or {}).get(head),
+                [t for t, k in zip(texts, keep, strict=True) if k] if texts else None,
+            )
+    return out
+
+
+def selection_score(metrics: dict[str, dict]) -> float:
+    """One number to early-stop and gate on: mean of team macro-F1, issue and intent accuracy, vulnerable PR AUC."""
+    parts = [
+        metrics.get("team", {}).get("macro_f1"),
+        metrics.get("issue", {}).get("accuracy"),
+        metrics.get("intent", {}).get("accuracy"),
+        metrics.get("vulnerable", {}).get("pr_auc") or metrics.get("vulnerable", {}).get("roc_auc"),
+    ]
+    parts = [p for p in parts if p is not None]
+    return float(np.mean(parts)) if parts else 0.0
+
+
+@dataclass
+class TrainResult:
+    model: MultiTaskModel
+    tokenizer: object
+    best_score: float
+    epochs_run: float
+    history: list[dict]
+    device: str
+
+
+class Trainer:
+    """The training loop: AdamW, warm-up + linear decay, early stopping, checkpoint and resume."""
+
+    def __init__(self, config: TrainConfig, taxonomy: Taxonomy, run_dir: Path) -> None:
+        self.config, self.taxonomy, self.run_dir = config, taxonomy, Path(run_dir)
+        self.device = pick_device(config.device)
+        if self.device.type == "cpu":
+            torch.set_num_threads(os.cpu_count() or 1)
+
+    def fit(self, train: list[Example], val: list[Example], resume: bool = False) -> TrainResult:
+        from transformers import AutoTokenizer
+
+        cfg = self.config
+        seed_everything(cfg.seed)
+        tokenizer = AutoTokenizer.from_pretrained(str(encoder_path()))
+        tr = encode(train, tokenizer, self.taxonomy, cfg.max_length)
+        va = encode(val, tokenizer, self.taxonomy, cfg.max_length)
+        sizes = {h: len(self.taxonomy.labels(h)) for h in HEADS}
+        model = MultiTaskModel(sizes, cfg.encoder, cfg.dropout).to(self.device)
+        losses = {
+            h: nn.CrossEntropyLoss(
+                weight=class_weights(tr.labels[h], sizes[h]).to(self.device)
+                if cfg.balance == "class_weights"
+                else None,
+                ignore_index=IGNORE,
+            )
+            for h in HEADS
+        }
+        head_params = [p for n, p in model.named_parameters() if n.startswith("heads.")]
+        enc_params = [p for n, p in model.named_parameters() if not n.startswith("heads.")]
+        optimizer = torch.optim.AdamW(
+            [{"params": enc_params, "lr": cfg.lr}, {"params": head_params, "lr": cfg.head_lr}],
+            weight_decay=cfg.weight_decay,
+        )
+        steps_per_epoch = math.ceil(len(tr) / cfg.batch_size / cfg.grad_accum)
+        total = steps_per_epoch * cfg.epochs
+        warmup = int(total * cfg.warmup_ratio)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min((s + 1) / max(warmup, 1), max(0.0, (total - s) / max(total - warmup, 1)))
+        )
+        use_amp = self.device.type == "cuda"
+        amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+
+        state = {"epoch": 0, "best": -1.0, "bad": 0, "history": []}
+        ckpt, best_path = self.run_dir / "checkpoint.pt", self.run_dir / "best.pt"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if resume and ckpt.exists():
+            saved = torch.load(ckpt, map_location=self.device, weights_only=False)
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            state = saved["state"]
+            log.info("resumed from %s at epoch %d", ckpt, state["epoch"])
+
+        sample_w = upsample_weights(tr.labels) if cfg.balance == "upsample" else None
+        lengths = [len(x) for x in tr.ids]
+        while state["epoch"] < cfg.epochs and not self._should_stop(state):
+            epoch = state["epoch"]
+            rng = random.Random(cfg.seed + epoch)
+            if sample_w is not None:
+                picks = rng.choices(range(len(tr)), weights=sample_w, k=len(tr))
+                batches = [
+                    [picks[i] for i in b] for b in length_batches([lengths[i] for i in picks], cfg.batch_size, rng)
+                ]
+            else:
+                batches = length_batches(lengths, cfg.batch_size, rng)
+            eval_at = {round(len(batches) * k / cfg.evals_per_epoch) for k in range(1, cfg.evals_per_epoch + 1)}
+            model.train()
+            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch")
+            running = 0.0
+            for step, rows in enumerate(bar, start=1):
+                input_ids, mask = collate(tr.ids, rows, self.device)
+                with torch.autocast(self.device.type, dtype=amp_dtype, enabled=use_amp):
+                    logits = model(input_ids, mask)
+                loss = torch.zeros((), device=self.device)
+                for head, z in zip(HEADS, logits, strict=True):
+                    y = torch.as_tensor(tr.labels[head][rows], device=self.device)
+                    if (y != IGNORE).any():
+                        loss = loss + losses[head](z.float(), y)
+                scaler.scale(loss / cfg.grad_accum).backward()
+                if step % cfg.grad_accum == 0 or step == len(batches):
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad(set_to_none=True)
+                    scheduler.step()
+                running = 0.98 * running + 0.02 * loss.item() if step > 1 else loss.item()
+                bar.set_postfix(loss=f"{running:.3f}")
+                if step in eval_at:
+                    self._validate(model, va, state, epoch + step / len(batches), best_path)
+                    model.train()
+            state["epoch"] = epoch + 1
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "state": state,
+                },
+                ckpt,
+            )
+        model.load_state_dict(torch.load(best_path, map_location=self.device))
+        model.eval()
+        return TrainResult(model, tokenizer, state["best"], state["epoch"], state["history"], str(self.device))
+
+    def _should_stop(self, state: dict) -> bool:
+        return state["bad"] > self.config.patience
+
+    def _validate(self, model: MultiTaskModel, va: Encoded, state: dict, epoch: float, best_path: Path) -> None:
+        probs = predict_probs(model, va, self.device)
+        metrics = {h: head_metrics(p) for h, p in head_predictions(probs, va, self.taxonomy).items()}
+        score = selection_score(metrics)
+        summary = {h: round(m["accuracy"], 4) for h, m in metrics.items()}
+        state["history"].append({"epoch": round(epoch, 3), "score": score, "accuracy": summary})
+        log.info("validation at epoch %.2f: score %.4f %s", epoch, score, summary)
+        tqdm.write(f"validation at epoch {epoch:.2f}: score {score:.4f} accuracy {summary}")
+        if score > state["best"]:
+            state["best"], state["bad"] = score, 0
+            torch.save(model.state_dict(), best_path)
+        else:
+            state["bad"] += 1

@@ -146,6 +146,34 @@ def mask(text: Annotated[str, typer.Argument(help="Text to mask; '-' reads stand
     typer.echo(Masker().mask(source).text)
 
 
+@app.command()
+@command
+def bench(
+    data: Annotated[Path, typer.Option(help="Labelled file whose texts to time (e.g. the held-out CFPB split).")],
+    bundle: Annotated[Path | None, typer.Option(help="Bundle dir; default: champion, else latest.")] = None,
+    rows: Annotated[int, typer.Option(help="How many texts to time.")] = 512,
+) -> None:
+    """Print a latency/throughput table: masking, and the classifier per ONNX variant (this machine)."""
+    from itertools import islice
+
+    from teller.taxonomy import load_taxonomy
+    from training.bench import bench_classifier, bench_masker, format_table
+    from training.data import iter_labelled
+    from training.evaluate import mask_examples
+    from training.registry import resolve_bundle
+
+    chosen = resolve_bundle(bundle)
+    examples = list(islice(iter_labelled(data, load_taxonomy()), rows))
+    raw = [e.text for e in examples]
+    mask_examples(examples)
+    table = [bench_masker(raw[:128]), *bench_classifier(chosen, [e.text for e in examples])]
+    typer.echo(
+        f"{chosen.info.name} {chosen.info.version}, {len(examples)} texts from {data}, "
+        f"max_length {chosen.info.max_length}, {os.cpu_count()} CPUs"
+    )
+    typer.echo(format_table(table))
+
+
 @registry_app.command("list")
 @command
 def registry_list() -> None:

@@ -80,7 +80,7 @@ def _row(e: Example) -> dict:
 
 def dedup_key(text: str) -> str:
     """Near-duplicate key: the first 40 lower-case words, ignoring digits, punctuation and redactions."""
-    words = _WORD_RE.findall(model_view(text).lower().replace("redacted", " ").replace("xxxx", " "))
+    words = [w for w in _WORD_RE.findall(model_view(text).lower()) if w != "redacted" and w.strip("x")]
     return " ".join(words[:40])
 
 

@@ -16,26 +16,33 @@ from training.metrics import HeadPredictions, head_metrics
 from training.train import IGNORE, label_index
 
 
-def predict_examples(
-    bundle: Bundle, examples: list[Example], taxonomy: Taxonomy, variant: str | None = None
+def predictions_from_probs(
+    bundle: Bundle, probs: dict[str, np.ndarray], examples: list[Example], taxonomy: Taxonomy
 ) -> dict[str, HeadPredictions]:
-    """Run the bundle over already-masked examples; HeadPredictions for every head they label."""
-    probs = BundleClassifier(bundle, variant).probabilities([e.text for e in examples])
+    """HeadPredictions (probabilities keyed '<head>_logits') for every head the examples label."""
     labels = label_index(examples, taxonomy)
     out = {}
-    for head in bundle.info.heads:
-        head = head.removesuffix("_logits")
+    for output in bundle.info.heads:
+        head = output.removesuffix("_logits")
         keep = labels[head] != IGNORE
         if keep.any():
             out[head] = HeadPredictions(
                 head,
                 bundle.labels[head],
                 labels[head][keep],
-                probs[f"{head}_logits"][keep],
+                probs[output][keep],
                 bundle.info.thresholds.get(head),
                 [e.text for e, k in zip(examples, keep, strict=True) if k],
             )
     return out
+
+
+def predict_examples(
+    bundle: Bundle, examples: list[Example], taxonomy: Taxonomy, variant: str | None = None
+) -> dict[str, HeadPredictions]:
+    """Run the bundle over already-masked examples; HeadPredictions for every head they label."""
+    probs = BundleClassifier(bundle, variant).probabilities([e.text for e in examples])
+    return predictions_from_probs(bundle, probs, examples, taxonomy)
 
 
 def mask_examples(examples: list[Example], max_chars: int | None = None) -> None:

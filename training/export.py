@@ -41,19 +41,44 @@ def export_onnx(model: MultiTaskModel, path: Path, opset: int = 18) -> Path:
     return path
 
 
-def quantize_int8(fp32_path: Path, int8_path: Path) -> Path:
-    """Dynamic int8 quantisation of the encoder's MatMuls, per channel.
+# Quantisation plans, fastest first: which encoder MatMuls stay fp32. FFN outputs follow GELU, whose
+# outliers make per-tensor activation quantisation lossy, so they are the first to be kept in fp32.
+QUANT_PLANS: dict[str, frozenset[str]] = {
+    "all": frozenset(),
+    "keep_ffn_out": frozenset({"ffn_out"}),
+    "attention_only": frozenset({"ffn_in", "ffn_out"}),
+}
 
-    The task heads export as Gemm nodes and stay fp32: quantising them costs label agreement.
+
+def _weight_matmuls(graph: onnx.GraphProto) -> dict[str, str]:
+    """Name -> role ('attention', 'ffn_in', 'ffn_out') of every MatMul with a weight initializer."""
+    shapes = {i.name: tuple(i.dims) for i in graph.initializer}
+    roles = {}
+    for node in graph.node:
+        dims = next((shapes[i] for i in node.input if i in shapes), None)
+        if node.op_type == "MatMul" and dims and len(dims) == 2:
+            rows, cols = dims
+            roles[node.name] = "attention" if rows == cols else "ffn_in" if cols > rows else "ffn_out"
+    return roles
+
+
+def quantize_int8(fp32_path: Path, int8_path: Path, plan: str = "all") -> Path:
+    """Dynamic int8 quantisation (per-channel weights) of the encoder MatMuls the plan allows.
+
+    The task heads export as Gemm nodes and always stay fp32.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    graph = onnx.load(str(fp32_path), load_external_data=False).graph
+    roles = _weight_matmuls(graph)
     quantize_dynamic(
         str(fp32_path),
         str(int8_path),
         weight_type=QuantType.QInt8,
         per_channel=True,
         op_types_to_quantize=["MatMul"],
+        nodes_to_exclude=[name for name, role in roles.items() if role in QUANT_PLANS[plan]],
+        extra_options={"MatMulConstBOnly": True},
     )
     return int8_path
 

@@ -1,0 +1,46 @@
+import pytest
+
+from teller.errors import TellerError
+from teller.settings import TellerSettings
+
+
+def test_defaults_are_local(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    settings = TellerSettings()
+    assert settings.tracking_uri.startswith("sqlite:///") and settings.tracking_uri.endswith("mlflow.db")
+    assert settings.bundles_dir == settings.data_dir / "bundles"
+
+
+def test_yaml_file_then_env_override(monkeypatch, tmp_path):
+    config = tmp_path / "teller.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'from-yaml'}\npromote_margin: 0.02\n")
+    monkeypatch.setenv("TELLER_CONFIG", str(config))
+    monkeypatch.setenv("TELLER_PROMOTE_MARGIN", "0.05")
+    settings = TellerSettings()
+    assert settings.data_dir == tmp_path / "from-yaml"
+    assert settings.promote_margin == 0.05
+
+
+def test_mlflow_env_var_is_honoured(monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert TellerSettings().tracking_uri == "http://127.0.0.1:5000"
+
+
+def test_bad_config_file_is_a_clear_error(monkeypatch, tmp_path):
+    config = tmp_path / "teller.yaml"
+    config.write_text("data_dir: [unclosed\n")
+    monkeypatch.setenv("TELLER_CONFIG", str(config))
+    with pytest.raises(TellerError, match="not valid YAML"):
+        TellerSettings()
+    monkeypatch.setenv("TELLER_CONFIG", str(tmp_path / "missing.yaml"))
+    with pytest.raises(TellerError, match="config file not found"):
+        TellerSettings()
+
+
+def test_unknown_setting_is_rejected(monkeypatch, tmp_path):
+    config = tmp_path / "teller.yaml"
+    config.write_text("data_dri: /tmp/x\n")
+    monkeypatch.setenv("TELLER_CONFIG", str(config))
+    with pytest.raises(Exception, match="data_dri"):
+        TellerSettings()

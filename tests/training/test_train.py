@@ -1,0 +1,100 @@
+"""Model tests on one tiny real training run (MiniLM fine-tuned on a few hundred rows)."""
+
+import json
+import random
+import subprocess
+import sys
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from teller.bundle import load_bundle
+from teller.io import read_jsonl
+from training.train import class_weights, length_batches, profile_config, upsample_weights
+
+pytestmark = pytest.mark.slow
+
+
+def _majority_rate(rows: list[dict], head: str) -> float:
+    labels = [r[head] for r in rows if r[head] is not None]
+    return Counter(labels).most_common(1)[0][1] / len(labels)
+
+
+def test_tiny_run_beats_chance_by_a_clear_margin(tiny_bundle):
+    test = read_jsonl(next((tiny_bundle["data_dir"] / "corpus").glob("*/test.jsonl")))
+    metrics = tiny_bundle["test"]
+    assert metrics["team"]["accuracy"] >= _majority_rate(test, "team") + 0.15
+    assert metrics["intent"]["accuracy"] >= 10 * (1 / 78)
+    assert metrics["team"]["macro_f1"] > 0.4
+    assert metrics["vulnerable"]["recall"] >= 0.5
+
+
+def test_bundle_is_complete_and_describes_itself(tiny_bundle):
+    bundle = load_bundle(tiny_bundle["bundle"])
+    for name in ("model.onnx", "model.int8.onnx", "labels.json", "metrics.json", "fingerprint.json", "MODEL_CARD.md"):
+        assert (bundle.path / name).exists(), name
+    assert bundle.info.heads == ["team_logits", "issue_logits", "vulnerable_logits", "intent_logits"]
+    assert 0 < bundle.info.thresholds["vulnerable"] < 1
+    assert bundle.info.data_fingerprint == json.loads((bundle.path / "fingerprint.json").read_text())["sha256"]
+    assert bundle.info.default_variant in ("fp32", "int8")
+    assert "Model card" in (bundle.path / "MODEL_CARD.md").read_text()
+    assert (tiny_bundle["data_dir"] / "runs").glob("*/checkpoint.pt")
+
+
+def test_onnx_matches_torch_and_int8_is_gated_on_agreement(tiny_bundle):
+    from training.export import QUANT_PLANS
+
+    parity = tiny_bundle["parity"]
+    assert parity["torch_vs_fp32_max_prob_diff"] < 1e-4
+    # Plans are tried fastest first; int8 is served only under the first plan that agrees on >= 99.5% of
+    # validation labels and loses no score.
+    tried = list(parity["validation"])
+    assert tried == list(QUANT_PLANS)[: len(tried)]
+    passed = [
+        p for p, r in parity["validation"].items() if r["min_label_agreement"] >= 0.995 and r["score_drop"] <= 0.005
+    ]
+    assert parity["plan"] == (passed[0] if passed else None)
+    assert load_bundle(tiny_bundle["bundle"]).info.default_variant == ("int8" if passed else "fp32")
+    assert parity["test"]["min_label_agreement"] >= 0.9
+    assert parity["test"]["max_abs_diff"] < 1.0
+
+
+def test_bundle_runs_without_torch(tiny_bundle):
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from teller.bundle import load_bundle\nfrom teller.classifier import BundleClassifier\n"
+        f"b = load_bundle({str(tiny_bundle['bundle'])!r})\n"
+        "p = BundleClassifier(b).probabilities(['my card has not arrived', 'XXXX keeps calling about a debt'])\n"
+        "print({h: v.shape for h, v in p.items()})\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "'team_logits': (2, 5)" in out.stdout and "'intent_logits': (2, 78)" in out.stdout
+
+
+def test_class_weights_favour_rare_classes_and_ignore_missing_labels():
+    y = np.array([0] * 90 + [1] * 10 + [-100] * 50)
+    w = class_weights(y, 3)
+    assert w[1] > w[0] and w[2] == 1.0
+    assert np.isclose(w[:2].mean(), 1.0)
+
+
+def test_upsampling_weights_rare_examples_up_to_four_times():
+    labels = {"team": np.array([0] * 80 + [1] * 40 + [2] * 5 + [-100] * 5)}
+    w = upsample_weights(labels)
+    assert w[0] == 1.0 and w[-1] == 1.0 and w[120] == 4.0
+
+
+def test_length_batches_cover_every_row_once():
+    lengths = [5, 80, 12, 7, 64, 3, 33]
+    seeded = length_batches(lengths, 3, random.Random(1))
+    assert sorted(i for b in seeded for i in b) == list(range(len(lengths)))
+    ordered = length_batches(lengths, 3, None)
+    assert [lengths[i] for b in ordered for i in b] == sorted(lengths)
+
+
+def test_profiles_are_valid_configs():
+    quick, full = profile_config("quick"), profile_config("full")
+    assert quick.profile == "quick" and full.epochs >= quick.epochs
+    with pytest.raises(KeyError):
+        profile_config("huge")

@@ -114,6 +114,35 @@ def _print_summary(result: dict) -> None:
 
 @app.command()
 @command
+def baselines(
+    corpus: Annotated[Path | None, typer.Option(help="Saved corpus dir (var/corpus/<hash>); default: newest.")] = None,
+    max_length: Annotated[int, typer.Option(help="Tokens per text for the frozen-encoder baseline.")] = 192,
+    target_recall: Annotated[float, typer.Option(help="Recall the vulnerable threshold aims for.")] = 0.65,
+) -> None:
+    """Train and score the TF-IDF and frozen-MiniLM baselines on a saved corpus's splits (JSON to stdout)."""
+    from teller.settings import get_settings
+    from teller.taxonomy import load_taxonomy
+    from training.baselines import run_baselines
+    from training.corpus import Corpus
+    from training.evaluate import round_floats
+
+    if corpus is None:
+        saved = sorted((get_settings().data_dir / "corpus").glob("*/fingerprint.json"), key=lambda p: p.stat().st_mtime)
+        if not saved:
+            raise TellerError("no saved corpus", str(get_settings().data_dir / "corpus"), "run `teller train` first")
+        corpus = saved[-1].parent
+    data = Corpus.load(corpus)
+    splits = (data.splits[s] for s in ("train", "val", "test"))
+    result = run_baselines(["tfidf", "frozen"], *splits, load_taxonomy(), target_recall, max_length)
+    summary = {
+        name: {h: {k: v for k, v in m.items() if k != "per_class"} for h, m in heads.items()}
+        for name, heads in result.items()
+    }
+    typer.echo(json.dumps({"corpus": data.fingerprint["sha256"][:12], "baselines": round_floats(summary)}))
+
+
+@app.command()
+@command
 def evaluate(
     data: Annotated[Path, typer.Option(help="A CFPB export (.csv/.csv.gz/.zip) or a text,category CSV.")],
     bundle: Annotated[Path | None, typer.Option(help="Bundle dir; default: champion, else latest.")] = None,

@@ -48,7 +48,19 @@ def _fit_heads(
             val_probs[:, clf.classes_] = clf.predict_proba(x_val[va])
             threshold = threshold_for_recall(y_va[head][va], val_probs[:, 1], target_recall)
         out[head] = head_metrics(HeadPredictions(head, taxonomy.labels(head), y_te[head][te], probs, threshold))
+        if head == "intent":
+            out.update(banking77_slice(test, te, y_te[head][te], probs, taxonomy))
     return out
+
+
+def banking77_slice(test: list[Example], rows: np.ndarray, y: np.ndarray, probs: np.ndarray, taxonomy) -> dict:
+    """Intent metrics on the Banking77 rows alone (without the out-of-scope queries)."""
+    keep = np.array([e.source == "banking77" for e in test])[rows]
+    if not keep.any():
+        return {}
+    return {
+        "intent_banking77": head_metrics(HeadPredictions("intent", taxonomy.labels("intent"), y[keep], probs[keep]))
+    }
 
 
 def tfidf_baseline(train, val, test, taxonomy: Taxonomy, target_recall: float) -> dict[str, dict]:

@@ -17,6 +17,7 @@ from teller.classifier import BundleClassifier, softmax
 from teller.io import atomic_path, write_json
 from teller.settings import PROJECT_ROOT, get_settings
 from teller.taxonomy import HEADS, load_taxonomy
+from training.baselines import banking77_slice, run_baselines
 from training.corpus import Corpus, build_corpus
 from training.data import Example
 from training.evaluate import predict_examples, predictions_from_probs
@@ -205,6 +206,10 @@ def train_and_package(config: TrainConfig, resume: bool = False, register: bool 
 
         predictions = predict_examples(draft, test, taxonomy)
         metrics = {h: head_metrics(p) for h, p in predictions.items()}
+        intent_rows = np.array([e.intent is not None for e in test])
+        if "intent" in predictions:
+            p = predictions["intent"]
+            metrics.update(banking77_slice(test, intent_rows, p.y_true, p.probs, taxonomy))
         write_json(tmp / "metrics.json", {"test": metrics, "history": result.history})
         baselines = _baselines(config, train, val, test, taxonomy)
         (tmp / "MODEL_CARD.md").write_text(model_card(info, metrics, baselines, corpus.fingerprint, parity_report))
@@ -241,8 +246,6 @@ def train_and_package(config: TrainConfig, resume: bool = False, register: bool 
 
 
 def _baselines(config: TrainConfig, train, val, test, taxonomy) -> dict:
-    from training.baselines import run_baselines
-
     tqdm.write(f"baselines: {', '.join(config.baselines) or 'none'}")
     return run_baselines(
         config.baselines, train, val, test, taxonomy, config.vulnerable_target_recall, config.max_length

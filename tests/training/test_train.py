@@ -98,3 +98,25 @@ def test_profiles_are_valid_configs():
     assert quick.profile == "quick" and full.epochs >= quick.epochs
     with pytest.raises(KeyError):
         profile_config("huge")
+
+
+def test_checkpoint_and_resume_continue_where_training_stopped(tmp_path):
+    from teller.taxonomy import load_taxonomy
+    from training.data import Example
+    from training.train import TrainConfig, Trainer
+
+    taxonomy = load_taxonomy()
+    teams = taxonomy.team_labels
+    train = [
+        Example(f"complaint about {t} number {i}", "cfpb", team=t, vulnerable=i % 2)
+        for i in range(40)
+        for t in teams[:2]
+    ]
+    train += [Example(f"where is my card {i}", "banking77", intent="card_arrival") for i in range(10)]
+    val = train[:12]
+    config = TrainConfig(encoder="random", max_length=16, batch_size=8, epochs=1, baselines=[])
+    first = Trainer(config, taxonomy, tmp_path).fit(train, val)
+    assert first.epochs_run == 1 and (tmp_path / "checkpoint.pt").exists() and (tmp_path / "best.pt").exists()
+    resumed = Trainer(config.model_copy(update={"epochs": 2}), taxonomy, tmp_path).fit(train, val, resume=True)
+    assert resumed.epochs_run == 2
+    assert [h["epoch"] for h in resumed.history] == [1.0, 2.0]

@@ -172,17 +172,17 @@ def promote(margin: float | None = None, version: str | None = None) -> GateDeci
     if challenger is None:
         raise TellerError("no challenger to promote", name, "train a model first: `teller train`")
     champion = _alias_version(c, name, CHAMPION)
-    if champion is not None and champion.version == challenger.version:
+    if champion is not None and str(champion.version) == str(challenger.version):
         return GateDecision(
             False,
             f"version {challenger.version} is already champion",
-            challenger.version,
-            champion.version,
+            str(challenger.version),
+            str(champion.version),
             {},
         )
     if champion is None:
         c.set_registered_model_alias(name, CHAMPION, challenger.version)
-        return GateDecision(True, "no champion yet: the challenger becomes champion", challenger.version, None, {})
+        return GateDecision(True, "no champion yet: the challenger becomes champion", str(challenger.version), None, {})
 
     run_id = challenger.tags.get("run_id") or challenger.run_id
     split_dir = get_settings().data_dir / "downloads" / f"split-{run_id}"
@@ -205,5 +205,5 @@ def promote(margin: float | None = None, version: str | None = None) -> GateDeci
     )
     if scores["challenger"] >= scores["champion"] + margin:
         c.set_registered_model_alias(name, CHAMPION, challenger.version)
-        return GateDecision(True, "challenger wins " + detail, challenger.version, champion.version, scores)
-    return GateDecision(False, "champion kept " + detail, challenger.version, champion.version, scores)
+        return GateDecision(True, "challenger wins " + detail, str(challenger.version), str(champion.version), scores)
+    return GateDecision(False, "champion kept " + detail, str(challenger.version), str(champion.version), scores)

@@ -41,25 +41,25 @@ def test_registration_then_gate(tiny_bundle):
     data_dir = tiny_bundle["data_dir"]
     c, name = client(), "teller-triage"
     good = tiny_bundle["registered_version"]
-    assert c.get_model_version_by_alias(name, CHALLENGER).version == good
+    assert str(c.get_model_version_by_alias(name, CHALLENGER).version) == good
 
     first = promote()
     assert first.promoted and "no champion yet" in first.reason
-    assert c.get_model_version_by_alias(name, CHAMPION).version == good
+    assert str(c.get_model_version_by_alias(name, CHAMPION).version) == good
     assert resolve_bundle().info.version == tiny_bundle["version"]
 
     worse = _register(_sabotaged_copy(tiny_bundle["bundle"], data_dir / "bundles" / "99990101.000000"), data_dir)
     decision = promote(margin=0.0)
     assert not decision.promoted and "champion kept" in decision.reason
     assert decision.scores["challenger"] < decision.scores["champion"]
-    assert c.get_model_version_by_alias(name, CHAMPION).version == good
+    assert str(c.get_model_version_by_alias(name, CHAMPION).version) == good
 
     # A better challenger wins: make the sabotaged version champion, then re-register the good bundle.
     c.set_registered_model_alias(name, CHAMPION, worse)
     better = _register(load_bundle(tiny_bundle["bundle"]), data_dir)
     decision = promote(margin=0.01)
     assert decision.promoted and "challenger wins" in decision.reason
-    assert c.get_model_version_by_alias(name, CHAMPION).version == better
+    assert str(c.get_model_version_by_alias(name, CHAMPION).version) == better
 
     again = promote()
     assert not again.promoted and "already champion" in again.reason

@@ -96,16 +96,21 @@ def _order(text: str) -> bytes:
 
 
 class MaskCache:
-    """SQLite cache of masked text keyed by a hash of the raw text, so re-runs skip Presidio."""
+    """SQLite cache of masked text keyed by a hash of the raw text, so re-runs skip Presidio.
 
-    def __init__(self, path: Path, masker_version: str) -> None:
+    Only masked text is stored. Bump `version` whenever the masker's behaviour changes.
+    """
+
+    version = "v1"
+
+    def __init__(self, path: Path | None = None) -> None:
+        path = path or get_settings().data_dir / "cache" / "masked.sqlite"
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path)
         self._db.execute("CREATE TABLE IF NOT EXISTS masked (key TEXT PRIMARY KEY, text TEXT NOT NULL)")
-        self._version = masker_version
 
     def _key(self, raw: str) -> str:
-        return hashlib.sha256(f"{self._version}\0{raw}".encode()).hexdigest()
+        return hashlib.sha256(f"{self.version}\0{raw}".encode()).hexdigest()
 
     def mask_all(self, texts: list[str], masker_factory, desc: str = "masking") -> list[str]:
         keys = [self._key(t) for t in texts]
@@ -163,8 +168,7 @@ def build_corpus(config: DataConfig, taxonomy: Taxonomy, cache_path: Path | None
     all_rows = [e for rows in splits.values() for e in rows]
     for e in all_rows:
         e.text = e.text[: config.max_chars]
-    cache = MaskCache(cache_path or get_settings().data_dir / "cache" / "masked.sqlite", masker_version="v1")
-    masked = cache.mask_all([e.text for e in all_rows], Masker)
+    masked = MaskCache(cache_path).mask_all([e.text for e in all_rows], Masker)
     for e, text in zip(all_rows, masked, strict=True):
         e.text = text
     fingerprint = corpus_fingerprint(splits)

@@ -8,7 +8,6 @@ import numpy as np
 
 from teller.bundle import Bundle
 from teller.classifier import BundleClassifier
-from teller.settings import get_settings
 from teller.taxonomy import Taxonomy, load_taxonomy
 from training.corpus import DataConfig, MaskCache
 from training.data import Example, LoadStats, iter_labelled
@@ -50,8 +49,7 @@ def mask_examples(examples: list[Example], max_chars: int | None = None) -> None
     from teller.masking import Masker
 
     max_chars = max_chars or DataConfig.model_fields["max_chars"].default
-    cache = MaskCache(get_settings().data_dir / "cache" / "masked.sqlite", masker_version="v1")
-    masked = cache.mask_all([e.text[:max_chars] for e in examples], Masker)
+    masked = MaskCache().mask_all([e.text[:max_chars] for e in examples], Masker)
     for e, text in zip(examples, masked, strict=True):
         e.text = text
 

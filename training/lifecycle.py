@@ -20,7 +20,7 @@ from teller.taxonomy import HEADS, load_taxonomy
 from training.baselines import banking77_slice, run_baselines
 from training.corpus import Corpus, build_corpus
 from training.data import Example
-from training.evaluate import predict_examples, predictions_from_probs
+from training.evaluate import predictions_from_probs
 from training.export import QUANT_PLANS, export_onnx, parity, quantize_int8
 from training.metrics import head_metrics, threshold_for_recall
 from training.train import TrainConfig, Trainer, encode, predict_probs, selection_score
@@ -194,17 +194,23 @@ def train_and_package(config: TrainConfig, resume: bool = False, register: bool 
         draft = Bundle(tmp, info, {h: taxonomy.labels(h) for h in HEADS})
 
         parity_report = gate_int8(draft, val, test, taxonomy)
+        info.default_variant = "int8" if parity_report["plan"] else "fp32"
+        write_json(tmp / "bundle.json", info.model_dump())
+        test_texts = [e.text for e in test]
+        served_probs = BundleClassifier(draft).probabilities(test_texts)
+        fp32_probs = (
+            served_probs
+            if info.default_variant == "fp32"
+            else BundleClassifier(draft, "fp32").probabilities(test_texts)
+        )
         te = encode(test, result.tokenizer, taxonomy, config.max_length)
         torch_probs = predict_probs(result.model, te, result.model.heads["team"].weight.device)
-        fp32_probs = BundleClassifier(draft, "fp32").probabilities([e.text for e in test])
         parity_report["torch_vs_fp32_max_prob_diff"] = max(
             float(np.abs(torch_probs[h] - fp32_probs[f"{h}_logits"]).max()) for h in HEADS
         )
-        info.default_variant = "int8" if parity_report["plan"] else "fp32"
-        write_json(tmp / "bundle.json", info.model_dump())
         write_json(tmp / "parity.json", parity_report)
 
-        predictions = predict_examples(draft, test, taxonomy)
+        predictions = predictions_from_probs(draft, served_probs, test, taxonomy)
         metrics = {h: head_metrics(p) for h, p in predictions.items()}
         intent_rows = np.array([e.intent is not None for e in test])
         if "intent" in predictions:

@@ -72,6 +72,10 @@ def train(
     resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = False,
     register: Annotated[bool, typer.Option(help="Log to MLflow and register as challenger.")] = True,
     epochs: Annotated[int | None, typer.Option(help="Override the profile's epochs.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Override the profile's tokens per text.")] = None,
+    balance: Annotated[
+        str | None, typer.Option(help="Override imbalance handling: class_weights|upsample|none.")
+    ] = None,
     summary: Annotated[Path | None, typer.Option(help="Also write the run summary JSON here.")] = None,
 ) -> None:
     """Build the corpus, fine-tune, export ONNX (+int8), evaluate vs baselines, report and register."""
@@ -80,7 +84,8 @@ def train(
 
     if profile not in PROFILES:
         raise TellerError(f"unknown profile {profile!r}", "--profile", f"use one of {sorted(PROFILES)}")
-    config = profile_config(profile, **({"epochs": epochs} if epochs else {}))
+    overrides = {"epochs": epochs, "max_length": max_length, "balance": balance}
+    config = profile_config(profile, **{k: v for k, v in overrides.items() if v is not None})
     result = train_and_package(config, resume=resume, register=register)
     _print_summary(result)
     if summary:

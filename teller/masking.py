@@ -7,13 +7,19 @@ and :func:`model_view` collapses every placeholder to ``<REDACTED>`` for the cla
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
+from tqdm.auto import tqdm
+
+from teller.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -157,3 +163,40 @@ def _custom_recognizers(config: MaskingConfig) -> list:
     phone = PhoneRecognizer(supported_regions=config.phone_regions)
     phone.name = "PhoneRecognizer"
     return [bank, phone]
+
+
+class MaskCache:
+    """SQLite cache of masked text keyed by a hash of the raw text, so re-runs skip Presidio.
+
+    Only masked text is stored. Bump `version` whenever the masker's behaviour changes.
+    """
+
+    version = "v1"
+
+    def __init__(self, path: Path | None = None) -> None:
+        path = path or get_settings().data_dir / "cache" / "masked.sqlite"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path)
+        self._db.execute("CREATE TABLE IF NOT EXISTS masked (key TEXT PRIMARY KEY, text TEXT NOT NULL)")
+
+    def _key(self, raw: str) -> str:
+        return hashlib.sha256(f"{self.version}\0{raw}".encode()).hexdigest()
+
+    def mask_all(self, texts: list[str], masker_factory=None, desc: str = "masking") -> list[str]:
+        """Masked versions of `texts`, in order; only cache misses are run through a new masker."""
+        keys = [self._key(t) for t in texts]
+        found: dict[str, str] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(self._db.execute(f"SELECT key, text FROM masked WHERE key IN ({marks})", chunk))
+        todo = [(k, t) for k, t in zip(keys, texts, strict=True) if k not in found]
+        if todo:
+            masker = (masker_factory or Masker)()
+            done = masker.iter_mask(t for _, t in todo)
+            bar = tqdm(zip(todo, done, strict=True), total=len(todo), desc=desc, unit="text")
+            for (key, _), masked in bar:
+                found[key] = masked.text
+                self._db.execute("INSERT OR REPLACE INTO masked VALUES (?, ?)", (key, masked.text))
+            self._db.commit()
+        return [found[k] for k in keys]

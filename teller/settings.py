@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from teller.errors import TellerError
@@ -16,10 +16,52 @@ from teller.errors import TellerError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+class KBSource(BaseModel):
+    """One knowledge-base source file and how to read it."""
+
+    model_config = ConfigDict(extra="forbid")
+    path: Path = Field(description="File to ingest (relative paths resolve against shared_data_dir).")
+    format: Literal["auto", "ask_cfpb", "transcripts", "faq"] = Field("auto", description="Loader to use.")
+    licence: str | None = Field(None, description="Licence shown with every citation from this source.")
+
+
+class RagSettings(BaseModel):
+    """Knowledge base and answering: where the index lives, how to retrieve, which answerer speaks."""
+
+    model_config = ConfigDict(extra="forbid")
+    kb_dir: Path | None = Field(None, description="KB index directory; defaults to <data_dir>/kb.")
+    sources: list[KBSource] = Field(
+        default_factory=lambda: [
+            KBSource(path=Path("kb/ask_cfpb/ask_cfpb.jsonl"), format="ask_cfpb", licence="Public domain (CFPB)"),
+            KBSource(
+                path=Path("kb/twitter_customer_care/bank_conversations_dev_test.json"),
+                format="transcripts",
+                licence="Apache-2.0 (IBM); tweets under Twitter's terms",
+            ),
+            KBSource(path=Path("kb/bank_faqs/BankFAQs.csv"), format="faq", licence="MIT (repository)"),
+        ],
+        description="Sources `teller kb build` ingests when no files are named.",
+    )
+    retrieval: Literal["dense", "hybrid"] = Field("dense", description="Dense only, or BM25 + dense with RRF.")
+    top_k: int = Field(3, ge=1, le=10, description="Entries cited per answer.")
+    abstain_threshold: float | None = Field(
+        None, ge=-1, le=1, description="Relevance below which Teller hands off; None = the KB's calibrated value."
+    )
+    answerer: Literal["extractive", "local", "openai"] = Field("extractive", description="Who writes the answer.")
+    openai_url: str = Field("http://127.0.0.1:8080/v1", description="Base URL of an OpenAI-compatible endpoint.")
+    openai_model: str = Field("default", description="Model name sent to the endpoint.")
+    openai_api_key: SecretStr | None = Field(None, description="Bearer key for the endpoint, if it needs one.")
+    local_model_path: Path | None = Field(None, description="GGUF file; defaults to the bundled SmolLM2-135M.")
+    llm_threads: int = Field(2, ge=1, description="CPU threads for the local model.")
+    llm_max_tokens: int = Field(160, ge=8, description="Longest generated answer, in tokens.")
+    llm_timeout_s: float = Field(20.0, gt=0, description="Give up on the generator and answer extractively.")
+    memory_turns: int = Field(4, ge=0, description="Turns of a chat session kept for follow-up questions.")
+
+
 class TellerSettings(BaseSettings):
     """Where Teller keeps its data, models and registry."""
 
-    model_config = SettingsConfigDict(env_prefix="TELLER_", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix="TELLER_", env_nested_delimiter="__", extra="forbid")
 
     data_dir: Path = Field(PROJECT_ROOT / "var", description="Working data: caches, splits, bundles, MLflow.")
     shared_data_dir: Path = Field(
@@ -33,6 +75,8 @@ class TellerSettings(BaseSettings):
     promote_margin: float = Field(
         0.005, ge=0.0, description="How much a challenger must beat the champion's score by to be promoted."
     )
+
+    rag: RagSettings = Field(default_factory=RagSettings, description="Knowledge base and chat answers.")
 
     @classmethod
     def settings_customise_sources(
@@ -48,6 +92,10 @@ class TellerSettings(BaseSettings):
     @property
     def bundles_dir(self) -> Path:
         return self.data_dir / "bundles"
+
+    @property
+    def kb_dir(self) -> Path:
+        return self.rag.kb_dir or self.data_dir / "kb"
 
     @property
     def tracking_uri(self) -> str:

@@ -27,6 +27,7 @@ class Topic(BaseModel):
     label: str = Field(description="Display name of the CSR topic.")
     handoff: bool = Field(description="Whether conversations on this topic always go to a human.")
     intents: list[str] = Field(description="Banking77 intents in this topic.")
+    kb_topics: list[str] = Field(default_factory=list, description="KB topics whose answers suit this topic.")
 
 
 class Taxonomy(BaseModel):

@@ -5,17 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sqlite3
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
-from tqdm.auto import tqdm
 
 from teller.io import read_jsonl, write_json, write_jsonl
-from teller.masking import Masker, model_view
+from teller.masking import MaskCache, Masker, model_view
 from teller.settings import get_settings
 from teller.taxonomy import HEADS, Taxonomy
 from training.data import Example, LoadStats, iter_banking77, iter_cfpb, iter_clinc150_out_of_scope
@@ -93,42 +91,6 @@ def split_of(text: str, val_fraction: float, test_fraction: float) -> str:
 
 def _order(text: str) -> bytes:
     return hashlib.sha256(f"order:{text}".encode()).digest()
-
-
-class MaskCache:
-    """SQLite cache of masked text keyed by a hash of the raw text, so re-runs skip Presidio.
-
-    Only masked text is stored. Bump `version` whenever the masker's behaviour changes.
-    """
-
-    version = "v1"
-
-    def __init__(self, path: Path | None = None) -> None:
-        path = path or get_settings().data_dir / "cache" / "masked.sqlite"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path)
-        self._db.execute("CREATE TABLE IF NOT EXISTS masked (key TEXT PRIMARY KEY, text TEXT NOT NULL)")
-
-    def _key(self, raw: str) -> str:
-        return hashlib.sha256(f"{self.version}\0{raw}".encode()).hexdigest()
-
-    def mask_all(self, texts: list[str], masker_factory, desc: str = "masking") -> list[str]:
-        keys = [self._key(t) for t in texts]
-        found: dict[str, str] = {}
-        for i in range(0, len(keys), 500):
-            chunk = keys[i : i + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update(self._db.execute(f"SELECT key, text FROM masked WHERE key IN ({marks})", chunk))
-        todo = [(k, t) for k, t in zip(keys, texts, strict=True) if k not in found]
-        if todo:
-            masker = masker_factory()
-            done = masker.iter_mask(t for _, t in todo)
-            bar = tqdm(zip(todo, done, strict=True), total=len(todo), desc=desc, unit="text")
-            for (key, _), masked in bar:
-                found[key] = masked.text
-                self._db.execute("INSERT OR REPLACE INTO masked VALUES (?, ?)", (key, masked.text))
-            self._db.commit()
-        return [found[k] for k in keys]
 
 
 def build_corpus(config: DataConfig, taxonomy: Taxonomy, cache_path: Path | None = None) -> Corpus:

@@ -9,7 +9,7 @@ import numpy as np
 from teller.bundle import Bundle
 from teller.classifier import BundleClassifier
 from teller.taxonomy import Taxonomy, load_taxonomy
-from training.corpus import DataConfig, MaskCache
+from training.corpus import DataConfig
 from training.data import Example, LoadStats, iter_labelled
 from training.metrics import HeadPredictions, head_metrics
 from training.train import IGNORE, label_index
@@ -46,10 +46,10 @@ def predict_examples(
 
 def mask_examples(examples: list[Example], max_chars: int | None = None) -> None:
     """Mask example texts in place with the shared masker (cached), cut as in training."""
-    from teller.masking import Masker
+    from teller.masking import MaskCache
 
     max_chars = max_chars or DataConfig.model_fields["max_chars"].default
-    masked = MaskCache().mask_all([e.text[:max_chars] for e in examples], Masker)
+    masked = MaskCache().mask_all([e.text[:max_chars] for e in examples])
     for e, text in zip(examples, masked, strict=True):
         e.text = text
 

@@ -7,6 +7,7 @@ source's bare id, `55`) or `{"question", "expected": "none"}` for questions the 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Literal
 
@@ -80,13 +81,18 @@ def rank_of(question: EvalQuestion, retrieved: list[list[str]]) -> int | None:
     return None
 
 
-def evaluate(answerer: Answerer, questions: list[EvalQuestion]) -> dict:
-    """hit@1, hit@3 and MRR on answerable questions; abstention precision/recall; end-to-end latency."""
+def evaluate(answerer: Answerer, questions: list[EvalQuestion], outcomes: Counter | None = None) -> dict:
+    """hit@1, hit@3 and MRR on answerable questions; abstention precision/recall; end-to-end latency.
+
+    `outcomes`, if given, counts who answered and why (e.g. `local`, `extractive/generated_answer_unsupported`).
+    """
     ranks, abstained, must, latency = [], [], [], []
     for q in questions:
         start = time.perf_counter()
         answer = answerer.answer(q.question)
         latency.append((time.perf_counter() - start) * 1000)
+        if outcomes is not None:
+            outcomes["handoff" if answer.handoff else "/".join(filter(None, (answer.answerer, answer.reason)))] += 1
         abstained.append(answer.handoff)
         must.append(q.must_abstain)
         if not q.must_abstain:

@@ -312,8 +312,11 @@ def kb_eval(
     questions: Annotated[Path | None, typer.Option(help="JSONL question set; default: the bundled eval set.")] = None,
     answerer: Annotated[str | None, typer.Option(help="extractive|local|openai (default: settings).")] = None,
     retrieval: Annotated[str | None, typer.Option(help="dense|hybrid (default: settings).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Use this many questions, evenly spaced.")] = None,
 ) -> None:
     """Print hit@1, hit@3, MRR, abstention precision/recall and answer latency as one JSON object."""
+    from collections import Counter
+
     from pydantic import ValidationError
 
     from rag.chain import Answerer
@@ -325,9 +328,14 @@ def kb_eval(
     except ValidationError as exc:
         raise TellerError(str(exc.errors()[0]["msg"]), "--answerer/--retrieval") from exc
     items = load_questions(questions or EVAL_SET)
+    if limit and limit < len(items):
+        items = [items[i * len(items) // limit] for i in range(limit)]
     chosen = Answerer(settings=settings)
     typer.echo(f"{len(items)} questions, KB {chosen.kb.version}, {settings.retrieval}, {chosen.name}", err=True)
-    typer.echo(json.dumps(evaluate(chosen, items)))
+    outcomes: Counter = Counter()
+    result = evaluate(chosen, items, outcomes)
+    typer.echo("outcomes: " + ", ".join(f"{k} {v}" for k, v in outcomes.most_common()), err=True)
+    typer.echo(json.dumps(result))
 
 
 def main() -> None:  # pragma: no cover - console entry

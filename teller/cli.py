@@ -241,6 +241,23 @@ def promote(
     typer.echo(f"{verdict}: {decision.reason}")
 
 
+@app.command()
+@command
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+) -> None:
+    """Serve chat and complaint triage with Ray Serve on local Ray until interrupted."""
+    from serving.app import run
+
+    url = run(host, port)
+    typer.echo(f"Teller is serving at {url} (API docs {url}/docs); Ctrl+C stops it")
+    import time
+
+    while True:
+        time.sleep(3600)
+
+
 def _rag_settings(**overrides):
     from teller.settings import get_settings
 

@@ -162,7 +162,20 @@ def _custom_recognizers(config: MaskingConfig) -> list:
     )
     phone = PhoneRecognizer(supported_regions=config.phone_regions)
     phone.name = "PhoneRecognizer"
-    return [bank, phone]
+    word = r"[A-Z][a-zA-Z'\-]+"
+    introduced = PatternRecognizer(
+        supported_entity="PERSON",
+        name="NameIntroductionRecognizer",
+        # spaCy's small model misses less common names; customers introduce themselves in set phrases.
+        patterns=[
+            Pattern("my name is", rf"(?<=[Mm]y name is ){word}(?: {word}){{0,2}}", 0.85),
+            Pattern("my name's", rf"(?<=[Mm]y name's ){word}(?: {word}){{0,2}}", 0.85),
+            Pattern("I'm First Last", rf"(?<=I'm ){word} {word}", 0.6),
+            Pattern("I am First Last", rf"(?<=I am ){word} {word}", 0.6),
+        ],
+        global_regex_flags=re.DOTALL | re.MULTILINE,  # case-sensitive: names are capitalised
+    )
+    return [bank, phone, introduced]
 
 
 class MaskCache:
@@ -171,7 +184,7 @@ class MaskCache:
     Only masked text is stored. Bump `version` whenever the masker's behaviour changes.
     """
 
-    version = "v1"
+    version = "v2"
 
     def __init__(self, path: Path | None = None) -> None:
         path = path or get_settings().data_dir / "cache" / "masked.sqlite"

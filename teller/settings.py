@@ -58,6 +58,32 @@ class RagSettings(BaseModel):
     memory_turns: int = Field(4, ge=0, description="Turns of a chat session kept for follow-up questions.")
 
 
+class ServeSettings(BaseModel):
+    """The serving platform: where it listens, where decisions are stored, how Ray Serve scales it."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: str = Field("127.0.0.1", description="Address the gateway binds.")
+    port: int = Field(8000, ge=1, le=65535, description="Gateway port (SageMaker mode uses 8080).")
+    database_url: str | None = Field(None, description="SQLAlchemy URL of the audit store; default SQLite in data_dir.")
+    bundle: Path | None = Field(None, description="Model bundle to serve; default: the registry champion, else newest.")
+    max_batch_size: int = Field(16, ge=1, description="Most requests the classifier batches into one ONNX run.")
+    batch_wait_timeout_s: float = Field(0.005, ge=0, description="How long a batch waits to fill.")
+    replicas: dict[str, int] = Field(
+        default_factory=lambda: {"masker": 1, "classifier": 1, "answerer": 1, "gateway": 1},
+        description="Ray Serve replicas per deployment (ignored for one with autoscaling).",
+    )
+    cpus: dict[str, float] = Field(
+        default_factory=lambda: {"masker": 0.5, "classifier": 0.5, "answerer": 0.5, "gateway": 0.25},
+        description="Logical CPUs Ray reserves per replica (small so all four fit on a 2-core laptop).",
+    )
+    autoscaling: dict[str, dict] = Field(
+        default_factory=dict, description="Ray Serve autoscaling_config per deployment, e.g. {classifier: {...}}."
+    )
+    classifier_gpus: float = Field(0.0, ge=0, description="GPUs per classifier replica (a GPU pool when > 0).")
+    max_text_chars: int = Field(20_000, ge=100, description="Longest narrative or message accepted.")
+    handoff_confidence: float = Field(0.5, ge=0, le=1, description="Intent confidence below which chat hands off.")
+
+
 class TellerSettings(BaseSettings):
     """Where Teller keeps its data, models and registry."""
 
@@ -77,6 +103,7 @@ class TellerSettings(BaseSettings):
     )
 
     rag: RagSettings = Field(default_factory=RagSettings, description="Knowledge base and chat answers.")
+    serve: ServeSettings = Field(default_factory=ServeSettings, description="Serving platform and audit store.")
 
     @classmethod
     def settings_customise_sources(
@@ -96,6 +123,10 @@ class TellerSettings(BaseSettings):
     @property
     def kb_dir(self) -> Path:
         return self.rag.kb_dir or self.data_dir / "kb"
+
+    @property
+    def database_url(self) -> str:
+        return self.serve.database_url or f"sqlite:///{(self.data_dir / 'teller.db').resolve()}"
 
     @property
     def tracking_uri(self) -> str:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from teller.settings import get_settings
+from tests.kb_fixtures import SHARED, answerer, kb_sources, small_kb  # noqa: F401 - session KB fixtures
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CFPB = SHARED / "cfpb" / "complaints.csv.gz"
 BANKING77 = SHARED / "banking77" / "train.csv"
 CLINC150 = SHARED / "clinc150" / "data_train_val.json"

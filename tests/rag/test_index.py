@@ -11,7 +11,7 @@ from rag.entries import KBEntry
 from rag.index import KnowledgeBase, merge_exact
 from teller.errors import DataError
 from teller.settings import KBSource
-from tests.rag.conftest import PLANTED
+from tests.kb_fixtures import PLANTED
 
 
 def test_manifest_describes_the_kb(small_kb, kb_sources):

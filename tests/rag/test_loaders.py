@@ -10,7 +10,7 @@ from rag.entries import chunk, sentences
 from rag.loaders import AskCfpbLoader, FaqLoader, TranscriptLoader, load_source, loader_for
 from teller.errors import DataError
 from teller.settings import KBSource
-from tests.rag.conftest import KB_SOURCES
+from tests.kb_fixtures import KB_SOURCES
 
 
 def test_ask_cfpb_jsonl_keeps_approved_rows_with_citation_fields():

@@ -13,6 +13,8 @@ PII_CASES = [
     ("My checking account number is 000123456789 at the branch.", ["000123456789"]),
     ("Maria Garcia called from 415-555-2671 about account 9876543210.", ["Maria Garcia", "415-555-2671", "9876543210"]),
     ("Call me on +1 202 555 0143 tomorrow", ["202 555 0143"]),
+    ("My name is Marguerite Okonkwo and I am 81 years old.", ["Marguerite Okonkwo"]),
+    ("I'm Oluwaseun Adebayo-Price, please call back", ["Oluwaseun Adebayo-Price"]),
 ]
 
 
@@ -54,6 +56,8 @@ def test_cfpb_and_live_text_look_the_same_to_the_model(masker):
     assert model_view(live) == model_view(cfpb)
 
 
-def test_clean_text_is_unchanged(masker):
-    text = "Why was I charged a fee for my transfer?"
+@pytest.mark.parametrize(
+    "text", ["Why was I charged a fee for my transfer?", "I am Very upset about this fee", "I am 81 years old."]
+)
+def test_clean_text_is_unchanged(masker, text):
     assert masker.mask(text).text == text

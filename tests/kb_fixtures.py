@@ -1,4 +1,4 @@
-"""A small real knowledge base built once per session from slices of every shared KB source."""
+"""Session fixtures: a small real knowledge base built from slices of every shared KB source."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from teller.settings import KBSource, get_settings
-from tests.conftest import SHARED
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 KB_SOURCES = SHARED / "kb"
 PLANTED = {

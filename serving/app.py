@@ -1,0 +1,159 @@
+"""Ray Serve application: masking, classification (dynamically batched) and answering deployments behind a
+FastAPI gateway deployment, composed with DeploymentHandles. Each deployment wraps one plain class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from teller.settings import TellerSettings, get_settings
+
+from serving.runtime import Decision, Intent
+
+APP_NAME = "teller"
+
+
+@serve.deployment
+class MaskerDeployment:
+    """Presidio masking of raw text; nothing unmasked goes past this deployment."""
+
+    def __init__(self) -> None:
+        from teller.masking import Masker
+
+        self.masker = Masker()
+
+    def mask(self, texts: list[str]) -> list[str]:
+        return [m.text for m in self.masker.mask_many(texts)]
+
+
+@serve.deployment
+class ClassifierDeployment:
+    """The bundle's ONNX model; concurrent requests are batched into one run (`@serve.batch`)."""
+
+    def __init__(self, bundle: str, max_batch_size: int, batch_wait_timeout_s: float, gpu: bool) -> None:
+        from teller.bundle import load_bundle
+
+        from serving.runtime import Classifier
+
+        self.classifier = Classifier(load_bundle(Path(bundle)), gpu=gpu)
+        for method in (self._triage_one, self._intent_one):
+            method.set_max_batch_size(max_batch_size)
+            method.set_batch_wait_timeout_s(batch_wait_timeout_s)
+
+    @serve.batch
+    async def _triage_one(self, texts: list[str]) -> list[Decision]:
+        return self.classifier.triage(texts)
+
+    @serve.batch
+    async def _intent_one(self, texts: list[str]) -> list[Intent]:
+        return self.classifier.intents(texts)
+
+    async def triage(self, texts: list[str]) -> list[Decision]:
+        return list(await asyncio.gather(*(self._triage_one(t) for t in texts)))
+
+    async def intents(self, texts: list[str]) -> list[Intent]:
+        return list(await asyncio.gather(*(self._intent_one(t) for t in texts)))
+
+
+@serve.deployment
+class AnswerDeployment:
+    """The KB answer chain (retriever → extractive or generative answerer)."""
+
+    def __init__(self) -> None:
+        from rag.chain import Answerer
+
+        self.answerer = Answerer()
+
+    def answer(self, question: str, topic: str | None):
+        return self.answerer.answer(question, topic)
+
+
+class RayBackends:
+    """`Backends` over deployment handles: the gateway's view of the other deployments."""
+
+    def __init__(self, masker: DeploymentHandle, classifier: DeploymentHandle, answerer: DeploymentHandle) -> None:
+        from teller.bundle import load_bundle
+
+        self._masker, self._classifier, self._answerer = masker, classifier, answerer
+        info = load_bundle(get_settings().serve.bundle).info
+        self.model_name, self.model_version = info.name, info.version
+
+    async def mask(self, texts: list[str]) -> list[str]:
+        return await self._masker.mask.remote(texts)
+
+    async def triage(self, texts: list[str]) -> list[Decision]:
+        return await self._classifier.triage.remote(texts)
+
+    async def intents(self, texts: list[str]) -> list[Intent]:
+        return await self._classifier.intents.remote(texts)
+
+    async def answer(self, question: str, topic: str | None):
+        return await self._answerer.answer.remote(question, topic)
+
+
+def _gateway_app():
+    """Built on the gateway replica: the FastAPI app over handles to the other deployments."""
+    from serving.gateway import create_app
+    from serving.store import Store
+
+    settings = get_settings()
+    handles = [serve.get_deployment_handle(name, app_name=APP_NAME) for name in _STAGES]
+    return create_app(RayBackends(*handles), Store(settings.database_url), settings.serve, settings.rag.memory_turns)
+
+
+_STAGES = ("MaskerDeployment", "ClassifierDeployment", "AnswerDeployment")
+
+
+@serve.deployment
+@serve.ingress(_gateway_app)
+class Gateway:
+    """HTTP ingress; holds the stage handles so they deploy with it."""
+
+    def __init__(self, *stages: DeploymentHandle) -> None:
+        self.stages = stages
+
+
+def build(settings: TellerSettings, bundle: Path):
+    """The bound application: replicas, autoscaling and GPUs from settings; every replica sees the same env."""
+    env = {k: v for k, v in os.environ.items() if k.startswith(("TELLER_", "MLFLOW_"))}
+    env["TELLER_SERVE__BUNDLE"] = str(bundle)
+    env["TELLER_DATA_DIR"] = str(settings.data_dir)
+    serve_settings = settings.serve
+
+    def options(name: str, **actor) -> dict:
+        cpus = serve_settings.cpus.get(name, 1.0)
+        opts: dict = {"ray_actor_options": {"runtime_env": {"env_vars": env}, "num_cpus": cpus, **actor}}
+        if name in serve_settings.autoscaling:
+            opts["autoscaling_config"] = serve_settings.autoscaling[name]
+        else:
+            opts["num_replicas"] = serve_settings.replicas.get(name, 1)
+        return opts
+
+    gpus = serve_settings.classifier_gpus
+    return Gateway.options(**options("gateway")).bind(
+        MaskerDeployment.options(**options("masker")).bind(),
+        ClassifierDeployment.options(**options("classifier", num_gpus=gpus)).bind(
+            str(bundle), serve_settings.max_batch_size, serve_settings.batch_wait_timeout_s, gpus > 0
+        ),
+        AnswerDeployment.options(**options("answerer")).bind(),
+    )
+
+
+def run(host: str | None = None, port: int | None = None, blocking: bool = False) -> str:
+    """Start local Ray on loopback, deploy the app, return its URL."""
+    import ray
+
+    from serving.runtime import resolve_bundle
+
+    settings = get_settings()
+    bundle = resolve_bundle().path
+    host, port = host or settings.serve.host, port or settings.serve.port
+    ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    serve.start(http_options={"host": host, "port": port})
+    serve.run(build(settings, bundle), name=APP_NAME, route_prefix="/", blocking=blocking)
+    return f"http://{host}:{port}"

@@ -1,0 +1,216 @@
+"""The HTTP gateway: chat, complaint triage, the agent console API, health and metrics, over any `Backends`."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from rag.memory import SessionStore
+from serving.backends import Backends
+from serving.schemas import (
+    ChatRequest,
+    ChatResponse,
+    ComplaintDecision,
+    ComplaintRequest,
+    ComplaintView,
+    FeedbackRequest,
+)
+from serving.store import Allocation, Complaint, Feedback, Store
+from teller.settings import ServeSettings
+
+
+class Metrics:
+    """Prometheus metrics of one gateway: requests, per-stage latency, batch sizes, labelled by model version."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("teller_requests", "HTTP requests", ["route", "status"], registry=self.registry)
+        self.stage = Histogram(
+            "teller_stage_seconds",
+            "Latency per stage",
+            ["stage", "model_version"],
+            registry=self.registry,
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5),
+        )
+        self.batch = Histogram(
+            "teller_batch_size",
+            "Texts per request",
+            ["route"],
+            registry=self.registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+        )
+
+    def timed(self, stage: str, version: str):
+        return self.stage.labels(stage, version).time()
+
+
+def create_app(backends: Backends, store: Store, settings: ServeSettings, memory_turns: int = 4) -> FastAPI:
+    """The gateway app; every route validates input before any stage runs or anything is stored."""
+    app = FastAPI(title="Teller", version="1", description="Complaint triage and CSR chat for a retail bank.")
+    metrics = Metrics()
+    sessions = SessionStore(max_turns=memory_turns)
+    version = backends.model_version
+
+    @app.middleware("http")
+    async def count(request: Request, call_next):
+        response = await call_next(request)
+        route = request.scope.get("route")
+        metrics.requests.labels(getattr(route, "path", "unmatched"), str(response.status_code)).inc()
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in exc.errors()]
+        return JSONResponse({"error": "invalid request", "problems": problems}, status_code=422)
+
+    def check_length(texts: list[str]) -> None:
+        for i, text in enumerate(texts):
+            if not text.strip():
+                raise HTTPException(422, f"text {i} is blank: send the message or narrative text")
+            if len(text) > settings.max_text_chars:
+                raise HTTPException(413, f"text {i} has {len(text)} characters; the limit is {settings.max_text_chars}")
+
+    @app.post("/api/chat", response_model=ChatResponse)
+    async def chat(body: ChatRequest) -> ChatResponse:
+        check_length([body.message])
+        session_id = body.session_id or str(uuid.uuid4())
+        with metrics.timed("masking", version):
+            (masked,) = await backends.mask([body.message])
+        with metrics.timed("classification", version):
+            (intent,) = await backends.intents([masked])
+        reason = _handoff_reason(intent, settings.handoff_confidence)
+        memory = sessions.get(session_id)
+        answer = None
+        if reason is None:
+            with metrics.timed("answer", version):
+                answer = await backends.answer(memory.contextualise(masked), intent.topic)
+            reason = answer.reason if answer.handoff else None
+        memory.add(masked, reason is None)
+        return ChatResponse(
+            session_id=session_id,
+            masked_message=masked,
+            intent=intent.intent,
+            topic=intent.topic,
+            confidence=intent.confidence,
+            answer=answer.text if answer and not answer.handoff else None,
+            sources=answer.citations if answer and not answer.handoff else [],
+            handoff=reason is not None,
+            handoff_reason=reason,
+            kb_version=answer.kb_version if answer else None,
+            model_version=version,
+        )
+
+    @app.post("/api/complaints", response_model=ComplaintDecision | list[ComplaintDecision])
+    async def complaints(body: ComplaintRequest | list[ComplaintRequest]):
+        items = body if isinstance(body, list) else [body]
+        if not items:
+            raise HTTPException(422, "empty batch: send one complaint or a non-empty list")
+        check_length([c.narrative for c in items])
+        metrics.batch.labels("complaints").observe(len(items))
+        start = time.perf_counter()
+        with metrics.timed("masking", version):
+            masked = await backends.mask([c.narrative for c in items])
+        with metrics.timed("classification", version):
+            decisions = await backends.triage(masked)
+        latency = (time.perf_counter() - start) * 1000 / len(items)
+        rows = [
+            Complaint(id=str(uuid.uuid4()), narrative=text, product=c.product, channel=c.channel, queue=d.queue)
+            for c, text, d in zip(items, masked, decisions, strict=True)
+        ]
+        allocations = [
+            Allocation(
+                complaint_id=row.id,
+                model_name=d.model_name,
+                model_version=d.model_version,
+                team=d.team,
+                issue=d.issue,
+                vulnerable=d.vulnerable,
+                probabilities=d.probabilities,
+                latency_ms=round(latency, 2),
+            )
+            for row, d in zip(rows, decisions, strict=True)
+        ]
+        with metrics.timed("audit_write", version):
+            store.record_decisions(rows, allocations)
+        out = [
+            ComplaintDecision(complaint_id=row.id, latency_ms=round(latency, 2), **d.model_dump())
+            for row, d in zip(rows, decisions, strict=True)
+        ]
+        return out if isinstance(body, list) else out[0]
+
+    @app.get("/api/complaints", response_model=list[ComplaintView])
+    def list_complaints(
+        queue: str | None = None, status: str | None = None, limit: int = Query(100, ge=1, le=1000)
+    ) -> list[ComplaintView]:
+        return [_view(c, c.allocations, c.feedback) for c in store.complaints(queue, status, limit)]
+
+    @app.get("/api/complaints/{complaint_id}", response_model=ComplaintView)
+    def get_complaint(complaint_id: str) -> ComplaintView:
+        found = store.complaint(complaint_id)
+        if found is None:
+            raise HTTPException(404, f"no complaint {complaint_id}")
+        return _view(*found)
+
+    @app.post("/api/complaints/{complaint_id}/feedback", status_code=201)
+    def feedback(complaint_id: str, body: FeedbackRequest) -> dict:
+        if body.team is None and body.issue is None and body.vulnerable is None:
+            raise HTTPException(422, "feedback must correct at least one of team, issue, vulnerable")
+        if not store.add_feedback(Feedback(complaint_id=complaint_id, **body.model_dump())):
+            raise HTTPException(404, f"no complaint {complaint_id}")
+        return {"complaint_id": complaint_id, "status": "corrected"}
+
+    @app.get("/healthz")
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> dict:
+        return {"status": "ready", "model_name": backends.model_name, "model_version": version}
+
+    @app.get("/metrics")
+    def prometheus() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _handoff_reason(intent, min_confidence: float) -> str | None:
+    if intent.asks_for_human:
+        return "asked_for_human"
+    if intent.topic == "out_of_scope":
+        return "out_of_scope"
+    if intent.handoff_topic:
+        return "handoff_topic"
+    if intent.confidence < min_confidence:
+        return "low_confidence"
+    return None
+
+
+def _view(complaint: Complaint, allocations: list[Allocation], feedback: list[Feedback]) -> ComplaintView:
+    return ComplaintView(
+        complaint_id=complaint.id,
+        created_at=complaint.created_at,
+        narrative=complaint.narrative,
+        product=complaint.product,
+        channel=complaint.channel,
+        queue=complaint.queue,
+        status=complaint.status,
+        decisions=[
+            {
+                k: getattr(a, k)
+                for k in ("model_name", "model_version", "team", "issue", "vulnerable", "probabilities", "latency_ms")
+            }
+            | {"created_at": a.created_at.isoformat()}
+            for a in allocations
+        ],
+        feedback=[
+            {k: getattr(f, k) for k in ("agent_id", "team", "issue", "vulnerable")}
+            | {"created_at": f.created_at.isoformat()}
+            for f in feedback
+        ],
+    )

@@ -1,0 +1,135 @@
+"""Plain serving classes: the classifier runtime (triage and chat intent) and the bundle it loads.
+
+Framework shells (Ray Serve, KServe, SageMaker) wrap these; nothing here knows about HTTP or Ray.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from teller.bundle import Bundle, load_bundle
+from teller.classifier import BundleClassifier
+from teller.errors import BundleError
+from teller.settings import get_settings
+from teller.taxonomy import load_taxonomy
+
+log = logging.getLogger(__name__)
+
+SPECIALIST_QUEUE = "specialist-vulnerable"
+_ASKS_FOR_HUMAN = re.compile(
+    r"\b(speak|talk|chat)\s+(to|with)\s+(a\s+)?(human|person|agent|someone|representative|advisor)\b"
+    r"|\b(real|live)\s+(person|agent|human)\b|\bhuman\s+agent\b",
+    re.IGNORECASE,
+)
+
+
+def resolve_bundle(path: Path | None = None) -> Bundle:
+    """The bundle to serve: explicit path, else the registry's champion, else the newest local bundle."""
+    settings = get_settings()
+    if path or settings.serve.bundle:
+        return load_bundle(path or settings.serve.bundle)
+    try:
+        from mlflow import MlflowClient
+
+        version = MlflowClient(settings.tracking_uri).get_model_version_by_alias(settings.registered_model, "champion")
+        local = settings.bundles_dir / version.tags.get("bundle_version", "")
+        if (local / "bundle.json").is_file():
+            return load_bundle(local)
+    except Exception as exc:  # no registry, no champion: fall back to the newest local bundle
+        log.info("no champion in the registry (%s); serving the newest local bundle", type(exc).__name__)
+    bundles = sorted(p for p in settings.bundles_dir.glob("*") if (p / "bundle.json").is_file())
+    if not bundles:
+        raise BundleError("no model bundle to serve", str(settings.bundles_dir), "run `make up` or `teller train`")
+    return load_bundle(bundles[-1])
+
+
+class Decision(BaseModel):
+    """The model's triage of one complaint."""
+
+    model_config = ConfigDict(extra="forbid")
+    team: str
+    issue: str
+    vulnerable: bool
+    queue: str = Field(description="specialist-vulnerable for vulnerable customers, else the team's queue.")
+    probabilities: dict[str, dict[str, float]] = Field(description="Per head: label -> probability (top 5).")
+    model_name: str
+    model_version: str
+
+
+class Intent(BaseModel):
+    """The chat classifier's reading of one message."""
+
+    model_config = ConfigDict(extra="forbid")
+    intent: str
+    topic: str
+    confidence: float
+    handoff_topic: bool = Field(description="The topic always goes to a human (e.g. security and fraud).")
+    asks_for_human: bool
+
+
+class Classifier:
+    """One ONNX session over a bundle, read two ways: complaint triage and chat intent."""
+
+    def __init__(self, bundle: Bundle, threads: int | None = None, gpu: bool = False) -> None:
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if gpu else ["CPUExecutionProvider"]
+        self.bundle = bundle
+        self.runtime = BundleClassifier(bundle, threads=threads, providers=providers)
+        self.taxonomy = load_taxonomy()
+        self.threshold = bundle.info.thresholds.get("vulnerable", 0.5)
+
+    @property
+    def version(self) -> str:
+        return self.bundle.info.version
+
+    def _probabilities(self, texts: list[str]) -> dict[str, np.ndarray]:
+        return {h.removesuffix("_logits"): p for h, p in self.runtime.probabilities(texts).items()}
+
+    def triage(self, texts: list[str]) -> list[Decision]:
+        """Team, issue and vulnerable flag for masked narratives."""
+        probs = self._probabilities(texts)
+        labels = self.bundle.labels
+        out = []
+        for i in range(len(texts)):
+            p_yes = float(probs["vulnerable"][i][labels["vulnerable"].index("yes")])
+            team = labels["team"][int(np.argmax(probs["team"][i]))]
+            vulnerable = p_yes >= self.threshold
+            out.append(
+                Decision(
+                    team=team,
+                    issue=labels["issue"][int(np.argmax(probs["issue"][i]))],
+                    vulnerable=vulnerable,
+                    queue=SPECIALIST_QUEUE if vulnerable else team,
+                    probabilities={h: _top(labels[h], probs[h][i]) for h in ("team", "issue", "vulnerable")},
+                    model_name=self.bundle.info.name,
+                    model_version=self.version,
+                )
+            )
+        return out
+
+    def intents(self, texts: list[str]) -> list[Intent]:
+        """Intent, topic and confidence for masked chat messages."""
+        probs = self._probabilities(texts)["intent"]
+        labels = self.bundle.labels["intent"]
+        out = []
+        for text, row in zip(texts, probs, strict=True):
+            intent = labels[int(np.argmax(row))]
+            topic = self.taxonomy.topic_for_intent(intent)
+            out.append(
+                Intent(
+                    intent=intent,
+                    topic=topic,
+                    confidence=round(float(row.max()), 4),
+                    handoff_topic=self.taxonomy.is_handoff_topic(topic),
+                    asks_for_human=bool(_ASKS_FOR_HUMAN.search(text)),
+                )
+            )
+        return out
+
+
+def _top(labels: list[str], row: np.ndarray, k: int = 5) -> dict[str, float]:
+    return {labels[i]: round(float(row[i]), 4) for i in np.argsort(-row)[:k]}

@@ -11,9 +11,8 @@ from pathlib import Path
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from serving.runtime import Attribution, Decision, Intent, occlusion
 from teller.settings import TellerSettings, get_settings
-
-from serving.runtime import Decision, Intent
 
 APP_NAME = "teller"
 
@@ -36,9 +35,8 @@ class ClassifierDeployment:
     """The bundle's ONNX model; concurrent requests are batched into one run (`@serve.batch`)."""
 
     def __init__(self, bundle: str, max_batch_size: int, batch_wait_timeout_s: float, gpu: bool) -> None:
-        from teller.bundle import load_bundle
-
         from serving.runtime import Classifier
+        from teller.bundle import load_bundle
 
         self.classifier = Classifier(load_bundle(Path(bundle)), gpu=gpu)
         for method in (self._triage_one, self._intent_one):
@@ -58,6 +56,9 @@ class ClassifierDeployment:
 
     async def intents(self, texts: list[str]) -> list[Intent]:
         return list(await asyncio.gather(*(self._intent_one(t) for t in texts)))
+
+    def explain(self, text: str, head: str) -> Attribution:
+        return occlusion(self.classifier, text, head)
 
 
 @serve.deployment
@@ -94,6 +95,9 @@ class RayBackends:
 
     async def answer(self, question: str, topic: str | None):
         return await self._answerer.answer.remote(question, topic)
+
+    async def explain(self, text: str, head: str) -> Attribution:
+        return await self._classifier.explain.remote(text, head)
 
 
 def _gateway_app():

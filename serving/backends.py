@@ -6,7 +6,7 @@ import asyncio
 from typing import Protocol
 
 from rag.answer import Answer
-from serving.runtime import Decision, Intent
+from serving.runtime import Attribution, Decision, Intent, occlusion
 
 
 class Backends(Protocol):
@@ -22,6 +22,8 @@ class Backends(Protocol):
     async def intents(self, texts: list[str]) -> list[Intent]: ...
 
     async def answer(self, question: str, topic: str | None) -> Answer: ...
+
+    async def explain(self, text: str, head: str) -> Attribution: ...
 
 
 class LocalBackends:
@@ -42,3 +44,6 @@ class LocalBackends:
 
     async def answer(self, question: str, topic: str | None) -> Answer:
         return await asyncio.to_thread(self.answerer.answer, question, topic)
+
+    async def explain(self, text: str, head: str) -> Attribution:
+        return await asyncio.to_thread(occlusion, self.classifier, text, head)

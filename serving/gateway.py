@@ -11,17 +11,21 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from rag.memory import SessionStore
+from serving import protocols
 from serving.backends import Backends
+from serving.runtime import SPECIALIST_QUEUE, Attribution, Decision
 from serving.schemas import (
     ChatRequest,
     ChatResponse,
     ComplaintDecision,
     ComplaintRequest,
     ComplaintView,
+    ExplainRequest,
     FeedbackRequest,
 )
 from serving.store import Allocation, Complaint, Feedback, Store
 from teller.settings import ServeSettings
+from teller.taxonomy import load_taxonomy
 
 
 class Metrics:
@@ -105,9 +109,8 @@ def create_app(backends: Backends, store: Store, settings: ServeSettings, memory
             model_version=version,
         )
 
-    @app.post("/api/complaints", response_model=ComplaintDecision | list[ComplaintDecision])
-    async def complaints(body: ComplaintRequest | list[ComplaintRequest]):
-        items = body if isinstance(body, list) else [body]
+    async def decide(items: list[ComplaintRequest]) -> list[ComplaintDecision]:
+        """Mask, triage and durably record complaints; every protocol's triage goes through here."""
         if not items:
             raise HTTPException(422, "empty batch: send one complaint or a non-empty list")
         check_length([c.narrative for c in items])
@@ -117,31 +120,88 @@ def create_app(backends: Backends, store: Store, settings: ServeSettings, memory
             masked = await backends.mask([c.narrative for c in items])
         with metrics.timed("classification", version):
             decisions = await backends.triage(masked)
-        latency = (time.perf_counter() - start) * 1000 / len(items)
+        latency = round((time.perf_counter() - start) * 1000 / len(items), 2)
         rows = [
             Complaint(id=str(uuid.uuid4()), narrative=text, product=c.product, channel=c.channel, queue=d.queue)
             for c, text, d in zip(items, masked, decisions, strict=True)
         ]
         allocations = [
-            Allocation(
-                complaint_id=row.id,
-                model_name=d.model_name,
-                model_version=d.model_version,
-                team=d.team,
-                issue=d.issue,
-                vulnerable=d.vulnerable,
-                probabilities=d.probabilities,
-                latency_ms=round(latency, 2),
-            )
+            Allocation(complaint_id=row.id, latency_ms=latency, **d.model_dump(exclude={"queue"}))
             for row, d in zip(rows, decisions, strict=True)
         ]
         with metrics.timed("audit_write", version):
             store.record_decisions(rows, allocations)
-        out = [
-            ComplaintDecision(complaint_id=row.id, latency_ms=round(latency, 2), **d.model_dump())
+        return [
+            ComplaintDecision(complaint_id=row.id, latency_ms=latency, **d.model_dump())
             for row, d in zip(rows, decisions, strict=True)
         ]
+
+    def check_model(name: str) -> None:
+        if name != backends.model_name:
+            raise HTTPException(404, f"no model {name!r}; this server serves {backends.model_name!r}")
+
+    async def decide_texts(texts: list[str]) -> list[Decision]:
+        made = await decide([ComplaintRequest(narrative=t) for t in texts])
+        return [Decision(**d.model_dump(exclude={"complaint_id", "latency_ms"})) for d in made]
+
+    @app.post("/api/complaints", response_model=ComplaintDecision | list[ComplaintDecision])
+    async def complaints(body: ComplaintRequest | list[ComplaintRequest]):
+        out = await decide(body if isinstance(body, list) else [body])
         return out if isinstance(body, list) else out[0]
+
+    @app.post("/api/explain", response_model=Attribution)
+    async def explain(body: ExplainRequest) -> Attribution:
+        """Word attributions by occlusion, computed on request (regulator use); the text is masked first."""
+        check_length([body.narrative])
+        (masked,) = await backends.mask([body.narrative])
+        return await backends.explain(masked, body.head)
+
+    @app.get("/v1/models/{name}")
+    def v1_model(name: str) -> dict:
+        check_model(name)
+        return {"name": name, "ready": True}
+
+    @app.post("/v1/models/{name}:predict")
+    async def v1_predict(name: str, body: dict) -> dict:
+        check_model(name)
+        return protocols.v1_predictions(await decide_texts(payload(protocols.v1_texts, body)))
+
+    @app.post("/v1/models/{name}:explain")
+    async def v1_explain(name: str, body: dict) -> dict:
+        check_model(name)
+        texts = payload(protocols.v1_texts, body)
+        check_length(texts)
+        masked = await backends.mask(texts)
+        return {"explanations": [(await backends.explain(t, "team")).model_dump() for t in masked]}
+
+    @app.get("/v2/health/ready")
+    def v2_ready() -> dict:
+        return {"ready": True}
+
+    @app.get("/v2/models/{name}")
+    def v2_metadata(name: str) -> dict:
+        check_model(name)
+        return protocols.v2_metadata(name, version)
+
+    @app.get("/v2/models/{name}/ready")
+    def v2_model_ready(name: str) -> dict:
+        check_model(name)
+        return {"name": name, "ready": True}
+
+    @app.post("/v2/models/{name}/infer")
+    async def v2_infer(name: str, body: dict) -> dict:
+        check_model(name)
+        texts, request_id = payload(protocols.v2_texts, body, name)
+        return protocols.v2_response(await decide_texts(texts), name, version, request_id)
+
+    @app.get("/ping")
+    def ping() -> dict:
+        return {"status": "healthy"}
+
+    @app.post("/invocations")
+    async def invocations(request: Request) -> dict:
+        texts = payload(protocols.sagemaker_texts, await request.body(), request.headers.get("content-type", ""))
+        return protocols.v1_predictions(await decide_texts(texts))
 
     @app.get("/api/complaints", response_model=list[ComplaintView])
     def list_complaints(
@@ -160,9 +220,23 @@ def create_app(backends: Backends, store: Store, settings: ServeSettings, memory
     def feedback(complaint_id: str, body: FeedbackRequest) -> dict:
         if body.team is None and body.issue is None and body.vulnerable is None:
             raise HTTPException(422, "feedback must correct at least one of team, issue, vulnerable")
+        taxonomy = load_taxonomy()
+        if body.team is not None and body.team not in taxonomy.team_labels:
+            raise HTTPException(422, f"unknown team {body.team!r}; use one of {taxonomy.team_labels}")
+        if body.issue is not None and body.issue not in taxonomy.issue_labels:
+            raise HTTPException(422, f"unknown issue {body.issue!r}; see GET /api/taxonomy for the issue list")
         if not store.add_feedback(Feedback(complaint_id=complaint_id, **body.model_dump())):
             raise HTTPException(404, f"no complaint {complaint_id}")
         return {"complaint_id": complaint_id, "status": "corrected"}
+
+    @app.get("/api/taxonomy")
+    def taxonomy_labels() -> dict:
+        taxonomy = load_taxonomy()
+        return {
+            "teams": taxonomy.team_labels,
+            "issues": taxonomy.issue_labels,
+            "queues": [*taxonomy.team_labels, SPECIALIST_QUEUE],
+        }
 
     @app.get("/healthz")
     def healthz() -> dict:
@@ -177,6 +251,14 @@ def create_app(backends: Backends, store: Store, settings: ServeSettings, memory
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def payload(parse, *args):
+    """Run a protocol parser; its PayloadError becomes a 422 with the parser's message."""
+    try:
+        return parse(*args)
+    except protocols.PayloadError as exc:
+        raise HTTPException(422, str(exc)) from None
 
 
 def _handoff_reason(intent, min_confidence: float) -> str | None:

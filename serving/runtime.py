@@ -131,5 +131,34 @@ class Classifier:
         return out
 
 
+class Attribution(BaseModel):
+    """How much each word of a masked text moved one head's decision (occlusion: drop in probability)."""
+
+    model_config = ConfigDict(extra="forbid")
+    method: str = "occlusion"
+    head: str
+    label: str
+    probability: float
+    tokens: list[str]
+    weights: list[float] = Field(description="p(label | text) - p(label | text without the word); > 0 supports.")
+
+
+def occlusion(classifier: Classifier, text: str, head: str = "team", max_words: int = 256) -> Attribution:
+    """Remove each word in turn (one batched ONNX run) and record the drop in the predicted label's probability."""
+    if head not in classifier.bundle.labels:
+        raise ValueError(f"unknown head {head!r}; use one of {sorted(classifier.bundle.labels)}")
+    words = text.split()[:max_words]
+    variants = [" ".join(words)] + [" ".join(words[:i] + words[i + 1 :]) for i in range(len(words))]
+    probs = classifier._probabilities(variants)[head]
+    best = int(np.argmax(probs[0]))
+    return Attribution(
+        head=head,
+        label=classifier.bundle.labels[head][best],
+        probability=round(float(probs[0, best]), 4),
+        tokens=words,
+        weights=[round(float(probs[0, best] - p), 4) for p in probs[1:, best]],
+    )
+
+
 def _top(labels: list[str], row: np.ndarray, k: int = 5) -> dict[str, float]:
     return {labels[i]: round(float(row[i]), 4) for i in np.argsort(-row)[:k]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -69,3 +70,8 @@ class FeedbackRequest(Strict):
     team: str | None = None
     issue: str | None = None
     vulnerable: bool | None = None
+
+
+class ExplainRequest(Strict):
+    narrative: str = Field(min_length=1, description="Complaint text to explain (masked before the model sees it).")
+    head: Literal["team", "issue", "vulnerable", "intent"] = Field("team", description="Which decision to explain.")

@@ -151,8 +151,8 @@ class Store:
         with self.session() as s:
             s.add(ModelStrategy(model_name=model_name, model_version=version, role=role, traffic_percent=traffic))
 
-    def corrections(self) -> list[tuple[Complaint, Feedback]]:
-        """Every feedback row with its complaint, oldest first (for the retraining export)."""
+    def corrections(self) -> list[tuple[Complaint, Feedback, Allocation]]:
+        """Every feedback row with its complaint and the newest decision on it, oldest first."""
         with self.session() as s:
             rows = s.execute(select(Complaint, Feedback).join(Feedback).order_by(Feedback.id))
-            return [(c, f) for c, f in rows]
+            return [(c, f, c.allocations[-1]) for c, f in rows]

@@ -23,6 +23,8 @@ registry_app = typer.Typer(help="The MLflow model registry: list versions, promo
 app.add_typer(registry_app, name="registry")
 kb_app = typer.Typer(help="The knowledge base for chat answers: build, ask, evaluate.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
+feedback_app = typer.Typer(help="Agents' corrections of triage decisions.", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
 
 _QUIET = (
     "presidio-analyzer",
@@ -256,6 +258,20 @@ def serve(
 
     while True:
         time.sleep(3600)
+
+
+@feedback_app.command("export")
+@command
+def feedback_export(
+    out: Annotated[Path, typer.Option(help="CSV to write (CFPB export format, readable by `teller train`).")],
+) -> None:
+    """Write agents' corrections as a CFPB-format CSV for retraining."""
+    from serving.feedback import export_feedback
+    from serving.store import Store
+    from teller.settings import get_settings
+
+    rows = export_feedback(Store(get_settings().database_url), out)
+    typer.echo(f"{rows} corrected complaints -> {out}")
 
 
 def _rag_settings(**overrides):

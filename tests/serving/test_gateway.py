@@ -97,7 +97,7 @@ def test_bad_complaints_are_rejected_and_nothing_is_stored(client, store, kwargs
 def test_feedback_errors(client):
     made = client.post("/api/complaints", json={"narrative": "My card was charged twice."}).json()
     assert client.post(f"/api/complaints/{made['complaint_id']}/feedback", json={"agent_id": "a"}).status_code == 422
-    missing = client.post("/api/complaints/nope/feedback", json={"agent_id": "a", "team": "x"})
+    missing = client.post("/api/complaints/nope/feedback", json={"agent_id": "a", "team": "credit_reporting"})
     assert missing.status_code == 404 and "nope" in missing.text
     assert client.get("/api/complaints/nope").status_code == 404
 
@@ -149,3 +149,30 @@ def test_openapi_spec_lists_every_route(client):
         "/api/complaints/{complaint_id}/feedback",
     ):
         assert path in paths
+
+
+def test_feedback_rejects_unknown_labels(client):
+    made = client.post("/api/complaints", json={"narrative": "My card was charged twice."}).json()
+    bad = client.post(f"/api/complaints/{made['complaint_id']}/feedback", json={"agent_id": "a", "team": "pizza"})
+    assert bad.status_code == 422 and "unknown team" in bad.text
+    labels = client.get("/api/taxonomy").json()
+    assert SPECIALIST_QUEUE in labels["queues"] and labels["issues"]
+
+
+def test_feedback_export_round_trips_into_the_training_loader(client, store, tmp_path):
+    from serving.feedback import export_feedback
+    from training.data import LoadStats, iter_cfpb
+
+    made = client.post("/api/complaints", json={"narrative": NARRATIVE}).json()
+    taxonomy = load_taxonomy()
+    team = next(t for t in taxonomy.team_labels if t != made["team"])
+    issue = taxonomy.issue_labels[0]
+    body = {"agent_id": "agent-9", "team": team, "issue": issue, "vulnerable": True}
+    assert client.post(f"/api/complaints/{made['complaint_id']}/feedback", json=body).status_code == 201
+    path = tmp_path / "corrections.csv"
+    rows = export_feedback(store, path)
+    examples = {e.raw["Complaint ID"]: e for e in iter_cfpb(path, taxonomy, LoadStats())}
+    assert len(examples) == rows and made["complaint_id"] in examples
+    example = examples[made["complaint_id"]]
+    assert (example.team, example.issue, example.vulnerable) == (team, issue, 1)
+    assert PII["name"] not in example.text and "<PERSON>" in example.text

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROFILE ?= quick
 
-.PHONY: up test install train kb evaluate lint clean
+.PHONY: up serve loadtest test install train kb evaluate lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## up: install, train the quick model if no model exists yet, promote it, print its evaluation, build the KB
+## up: install, train the quick model if none exists, promote it, evaluate, build the KB if absent, then serve
 up: $(STAMP)
 	@if ls var/bundles/*/bundle.json >/dev/null 2>&1; then \
 		echo "model bundle found in var/bundles (train again with: make train PROFILE=quick|full)"; \
@@ -32,6 +32,15 @@ up: $(STAMP)
 	$(BIN)/teller evaluate --data var/heldout/banking77_test.csv --report var/reports/heldout-banking77
 	@test -f var/kb/manifest.json || $(BIN)/teller kb build
 	$(BIN)/teller kb eval
+	$(BIN)/teller serve
+
+## serve: run the product (Ray Serve on 127.0.0.1:8000) with what is already built
+serve: $(STAMP)
+	$(BIN)/teller serve
+
+## loadtest: start the server, run Locust (10 users, 60 s) in its own process, write var/loadtest/summary.md
+loadtest: $(STAMP)
+	$(BIN)/python loadtests/run.py --users 10 --duration 60
 
 ## test: install and run the whole suite
 test: $(STAMP)

@@ -25,6 +25,7 @@ class MaskerDeployment:
         from teller.masking import Masker
 
         self.masker = Masker()
+        self.mask(["Warm-up: my name is Ada Lovelace, call 212-555-0100."])  # first call loads spaCy lazily
 
     def mask(self, texts: list[str]) -> list[str]:
         return [m.text for m in self.masker.mask_many(texts)]
@@ -42,6 +43,7 @@ class ClassifierDeployment:
         for method in (self._triage_one, self._intent_one):
             method.set_max_batch_size(max_batch_size)
             method.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        self.classifier.triage(["Warm-up: a late fee on my card."])
 
     @serve.batch
     async def _triage_one(self, texts: list[str]) -> list[Decision]:
@@ -69,6 +71,7 @@ class AnswerDeployment:
         from rag.chain import Answerer
 
         self.answerer = Answerer()
+        self.answerer.answer("How do I get my credit report?")  # warm-up
 
     def answer(self, question: str, topic: str | None):
         return self.answerer.answer(question, topic)

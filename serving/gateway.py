@@ -8,6 +8,7 @@ import uuid
 from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from rag.memory import SessionStore
@@ -24,8 +25,10 @@ from serving.schemas import (
     FeedbackRequest,
 )
 from serving.store import Allocation, Complaint, Feedback, Store
-from teller.settings import ServeSettings
+from teller.settings import PROJECT_ROOT, ServeSettings
 from teller.taxonomy import load_taxonomy
+
+WEB_DIST = PROJECT_ROOT / "web" / "dist"
 
 
 class Metrics:
@@ -250,6 +253,8 @@ def create_app(backends: Backends, store: Store, settings: ServeSettings, memory
     def prometheus() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    if (WEB_DIST / "index.html").is_file():  # the single-page app, once `npm run build` has produced it
+        app.mount("/", StaticFiles(directory=WEB_DIST, html=True), name="web")
     return app
 
 

@@ -80,7 +80,9 @@ class ServeSettings(BaseModel):
         default_factory=dict, description="Ray Serve autoscaling_config per deployment, e.g. {classifier: {...}}."
     )
     classifier_gpus: float = Field(0.0, ge=0, description="GPUs per classifier replica (a GPU pool when > 0).")
-    max_text_chars: int = Field(20_000, ge=100, description="Longest narrative or message accepted.")
+    max_text_chars: int = Field(
+        50_000, ge=100, description="Longest narrative or message accepted (CFPB narratives reach ~32k)."
+    )
     handoff_confidence: float = Field(0.5, ge=0, le=1, description="Intent confidence below which chat hands off.")
 
 

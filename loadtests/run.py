@@ -1,0 +1,119 @@
+"""Bounded headless load test: start `teller serve`, run Locust in its own process, write a summary table.
+
+Usage: python loadtests/run.py [--users 10] [--duration 60] [--out var/loadtest]
+Writes <out>/locust_stats.csv (Locust's own), <out>/summary.md and <out>/summary.csv, and the per-stage
+latency split read from the server's /metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def wait_ready(url: str, server: subprocess.Popen, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            sys.exit(f"error: teller serve exited with {server.returncode}; see its log")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(2)
+    sys.exit(f"error: {url} was not ready within {timeout_s:.0f} s")
+
+
+def stage_split(metrics: str) -> dict[str, float]:
+    """Mean seconds per stage from the gateway's Prometheus histograms."""
+    sums = {
+        m[0]: float(m[1]) for m in re.findall(r'teller_stage_seconds_sum\{[^}]*stage="(\w+)"[^}]*\} (\S+)', metrics)
+    }
+    counts = {
+        m[0]: float(m[1]) for m in re.findall(r'teller_stage_seconds_count\{[^}]*stage="(\w+)"[^}]*\} (\S+)', metrics)
+    }
+    return {stage: 1000 * sums[stage] / counts[stage] for stage in sums if counts.get(stage)}
+
+
+def summarise(stats_csv: Path, stages: dict[str, float], users: int, duration: int) -> tuple[list[dict], str]:
+    rows = []
+    with stats_csv.open() as handle:
+        for r in csv.DictReader(handle):
+            rows.append(
+                {
+                    "endpoint": r["Name"],
+                    "requests": int(r["Request Count"]),
+                    "failures": int(r["Failure Count"]),
+                    "p50_ms": float(r["50%"]),
+                    "p95_ms": float(r["95%"]),
+                    "p99_ms": float(r["99%"]),
+                    "rps": round(float(r["Requests/s"]), 2),
+                }
+            )
+    lines = [
+        f"Load test: {users} users for {duration} s against `teller serve` on this machine.",
+        "",
+        "| endpoint | requests | failures | p50 ms | p95 ms | p99 ms | req/s |",
+        "|---|---|---|---|---|---|---|",
+        *(
+            f"| {r['endpoint']} | {r['requests']} | {r['failures']} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | "
+            f"{r['p99_ms']:.0f} | {r['rps']} |"
+            for r in rows
+        ),
+        "",
+        "| stage (server side, mean) | ms |",
+        "|---|---|",
+        *(f"| {stage} | {ms:.1f} |" for stage, ms in stages.items()),
+    ]
+    return rows, "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=10)
+    parser.add_argument("--duration", type=int, default=60, help="seconds")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--out", type=Path, default=ROOT / "var" / "loadtest")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{args.port}"
+    log = (args.out / "serve.log").open("w")
+    server = subprocess.Popen([BIN / "teller", "serve", "--port", str(args.port)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_ready(url, server)
+        locust = [BIN / "locust", "-f", ROOT / "loadtests" / "locustfile.py", "--headless", "--only-summary"]
+        locust += ["-u", str(args.users), "-r", str(args.users), "-t", f"{args.duration}s", "--host", url]
+        locust += ["--csv", args.out / "locust"]
+        subprocess.run([str(c) for c in locust], check=False)
+        stages = stage_split(httpx.get(f"{url}/metrics", timeout=10).text)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    rows, table = summarise(args.out / "locust_stats.csv", stages, args.users, args.duration)
+    (args.out / "summary.md").write_text(table)
+    with (args.out / "summary.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(table)
+    if any(r["failures"] for r in rows):
+        sys.exit("error: some requests failed (see the table)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The load-test summary: Locust's CSV and the server's stage histograms become one table."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+spec = importlib.util.spec_from_file_location("loadtest_run", Path(__file__).resolve().parents[2] / "loadtests/run.py")
+run = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(run)
+
+METRICS = """
+teller_stage_seconds_sum{model_version="v1",stage="masking"} 2.0
+teller_stage_seconds_count{model_version="v1",stage="masking"} 100.0
+teller_stage_seconds_sum{model_version="v1",stage="classification"} 1.5
+teller_stage_seconds_count{model_version="v1",stage="classification"} 50.0
+"""
+
+
+def test_stage_split_is_mean_milliseconds_per_stage():
+    assert run.stage_split(METRICS) == {"masking": 20.0, "classification": 30.0}
+
+
+def test_summary_table_from_locust_stats(tmp_path):
+    path = tmp_path / "locust_stats.csv"
+    header = ["Type", "Name", "Request Count", "Failure Count", "50%", "95%", "99%", "Requests/s"]
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerow(["POST", "complaints", "300", "0", "45", "90", "120", "5.1"])
+        writer.writerow(["", "Aggregated", "300", "0", "45", "90", "120", "5.1"])
+    rows, table = run.summarise(path, {"masking": 20.0}, users=10, duration=60)
+    assert rows[0] == {
+        "endpoint": "complaints",
+        "requests": 300,
+        "failures": 0,
+        "p50_ms": 45.0,
+        "p95_ms": 90.0,
+        "p99_ms": 120.0,
+        "rps": 5.1,
+    }
+    assert "| complaints | 300 | 0 | 45 | 90 | 120 | 5.1 |" in table and "| masking | 20.0 |" in table

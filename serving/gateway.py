@@ -62,6 +62,7 @@ def create_app(backends: Backends, store: Store, settings: ServeSettings, memory
     metrics = Metrics()
     sessions = SessionStore(max_turns=memory_turns)
     version = backends.model_version
+    store.set_strategy(backends.model_name, version, role="champion", traffic=100)
 
     @app.middleware("http")
     async def count(request: Request, call_next):
@@ -248,6 +249,14 @@ def create_app(backends: Backends, store: Store, settings: ServeSettings, memory
     @app.get("/readyz")
     def readyz() -> dict:
         return {"status": "ready", "model_name": backends.model_name, "model_version": version}
+
+    @app.get("/api/models")
+    def models() -> list[dict]:
+        """Which model version serves which share of traffic (for the ML engineers' dashboard)."""
+        return [
+            {"role": r.role, "model_name": r.model_name, "model_version": r.model_version, "traffic": r.traffic_percent}
+            for r in store.strategy()
+        ]
 
     @app.get("/metrics")
     def prometheus() -> PlainTextResponse:

@@ -148,8 +148,24 @@ class Store:
             return True
 
     def set_strategy(self, model_name: str, version: str, role: str = "champion", traffic: int = 100) -> None:
+        """Record which version serves which share of traffic, unless that is already the newest record."""
         with self.session() as s:
+            newest = s.scalars(
+                select(ModelStrategy).where(ModelStrategy.role == role).order_by(ModelStrategy.id.desc()).limit(1)
+            ).first()
+            if newest and (newest.model_name, newest.model_version, newest.traffic_percent) == (
+                model_name,
+                version,
+                traffic,
+            ):
+                return
             s.add(ModelStrategy(model_name=model_name, model_version=version, role=role, traffic_percent=traffic))
+
+    def strategy(self) -> list[ModelStrategy]:
+        """The newest record per role."""
+        with self.session() as s:
+            rows = s.scalars(select(ModelStrategy).order_by(ModelStrategy.id)).all()
+            return list({r.role: r for r in rows}.values())
 
     def corrections(self) -> list[tuple[Complaint, Feedback, Allocation]]:
         """Every feedback row with its complaint and the newest decision on it, oldest first."""

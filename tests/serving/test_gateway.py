@@ -132,6 +132,9 @@ def test_health_readiness_and_metrics(client, tiny_bundle):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["model_version"] == tiny_bundle["version"]
+    assert client.get("/api/models").json() == [
+        {"role": "champion", "model_name": "teller-triage", "model_version": tiny_bundle["version"], "traffic": 100}
+    ]
     client.post("/api/complaints", json={"narrative": "Late fee charged on my auto loan."})
     text = client.get("/metrics").text
     assert 'teller_requests_total{route="/api/complaints",status="200"}' in text

@@ -1,7 +1,16 @@
+import os
+
 import pytest
 
 from teller.errors import TellerError
 from teller.settings import TellerSettings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    """Settings tests see only the variables they set (session fixtures may point TELLER_* elsewhere)."""
+    for name in [n for n in os.environ if n.startswith("TELLER_")]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture

@@ -97,7 +97,8 @@ def create_app(backends: Backends, store: Store, settings: ServeSettings, memory
         if reason is None:
             with metrics.timed("answer", version):
                 answer = await backends.answer(memory.contextualise(masked), intent.topic)
-            reason = answer.reason if answer.handoff else None
+            if answer.handoff:
+                reason = "low_confidence" if intent.confidence < settings.handoff_confidence else answer.reason
         memory.add(masked, reason is None)
         return ChatResponse(
             session_id=session_id,
@@ -276,14 +277,16 @@ def payload(parse, *args):
 
 
 def _handoff_reason(intent, min_confidence: float) -> str | None:
+    """Hand off before answering: on request, or when the classifier is sure the topic is out of scope or risky.
+
+    An unsure classifier does not hand off by itself: the KB's calibrated relevance decides next.
+    """
     if intent.asks_for_human:
         return "asked_for_human"
-    if intent.topic == "out_of_scope":
+    if intent.confidence >= min_confidence and intent.topic == "out_of_scope":
         return "out_of_scope"
-    if intent.handoff_topic:
+    if intent.confidence >= min_confidence and intent.handoff_topic:
         return "handoff_topic"
-    if intent.confidence < min_confidence:
-        return "low_confidence"
     return None
 
 

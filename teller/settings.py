@@ -83,7 +83,9 @@ class ServeSettings(BaseModel):
     max_text_chars: int = Field(
         50_000, ge=100, description="Longest narrative or message accepted (CFPB narratives reach ~32k)."
     )
-    handoff_confidence: float = Field(0.5, ge=0, le=1, description="Intent confidence below which chat hands off.")
+    handoff_confidence: float = Field(
+        0.5, ge=0, le=1, description="Intent confidence needed to hand off on topic alone."
+    )
 
 
 class TellerSettings(BaseSettings):

@@ -179,3 +179,17 @@ def test_feedback_export_round_trips_into_the_training_loader(client, store, tmp
     example = examples[made["complaint_id"]]
     assert (example.team, example.issue, example.vulnerable) == (team, issue, 1)
     assert PII["name"] not in example.text and "<PERSON>" in example.text
+
+
+def test_handoff_policy_leaves_unsure_intents_to_the_knowledge_base():
+    from serving.gateway import _handoff_reason
+    from serving.runtime import Intent
+
+    def intent(topic="card", confidence=0.9, handoff=False, human=False):
+        return Intent(intent="x", topic=topic, confidence=confidence, handoff_topic=handoff, asks_for_human=human)
+
+    assert _handoff_reason(intent(human=True), 0.5) == "asked_for_human"
+    assert _handoff_reason(intent("out_of_scope", 0.9, handoff=True), 0.5) == "out_of_scope"
+    assert _handoff_reason(intent("security_fraud", 0.9, handoff=True), 0.5) == "handoff_topic"
+    assert _handoff_reason(intent("out_of_scope", 0.2, handoff=True), 0.5) is None  # the KB decides
+    assert _handoff_reason(intent("card", 0.2), 0.5) is None

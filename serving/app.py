@@ -15,6 +15,7 @@ from serving.runtime import Attribution, Decision, Intent, occlusion
 from teller.settings import TellerSettings, get_settings
 
 APP_NAME = "teller"
+_STAGES = ("MaskerDeployment", "ClassifierDeployment", "AnswerDeployment")
 
 
 @serve.deployment
@@ -111,9 +112,6 @@ def _gateway_app():
     settings = get_settings()
     handles = [serve.get_deployment_handle(name, app_name=APP_NAME) for name in _STAGES]
     return create_app(RayBackends(*handles), Store(settings.database_url), settings.serve, settings.rag.memory_turns)
-
-
-_STAGES = ("MaskerDeployment", "ClassifierDeployment", "AnswerDeployment")
 
 
 @serve.deployment

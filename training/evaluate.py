@@ -12,28 +12,16 @@ from teller.taxonomy import Taxonomy, load_taxonomy
 from training.corpus import DataConfig
 from training.data import Example, LoadStats, iter_labelled
 from training.metrics import HeadPredictions, head_metrics
-from training.train import IGNORE, label_index
+from training.train import head_predictions, label_index
 
 
 def predictions_from_probs(
     bundle: Bundle, probs: dict[str, np.ndarray], examples: list[Example], taxonomy: Taxonomy
 ) -> dict[str, HeadPredictions]:
     """HeadPredictions (probabilities keyed '<head>_logits') for every head the examples label."""
-    labels = label_index(examples, taxonomy)
-    out = {}
-    for output in bundle.info.heads:
-        head = output.removesuffix("_logits")
-        keep = labels[head] != IGNORE
-        if keep.any():
-            out[head] = HeadPredictions(
-                head,
-                bundle.labels[head],
-                labels[head][keep],
-                probs[output][keep],
-                bundle.info.thresholds.get(head),
-                [e.text for e, k in zip(examples, keep, strict=True) if k],
-            )
-    return out
+    by_head = {output.removesuffix("_logits"): probs[output] for output in bundle.info.heads}
+    texts = [e.text for e in examples]
+    return head_predictions(by_head, label_index(examples, taxonomy), bundle.labels, bundle.info.thresholds, texts)
 
 
 def predict_examples(

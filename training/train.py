@@ -183,20 +183,20 @@ def predict_probs(model: MultiTaskModel, data: Encoded, device: torch.device, ba
 
 def head_predictions(
     probs: dict[str, np.ndarray],
-    data: Encoded,
-    taxonomy: Taxonomy,
+    labels: dict[str, np.ndarray],
+    label_names: dict[str, list[str]],
     thresholds: dict[str, float] | None = None,
     texts: list[str] | None = None,
 ) -> dict[str, HeadPredictions]:
-    """HeadPredictions for every head that has labelled rows in `data`."""
+    """HeadPredictions for every head in `probs` that has labelled rows (label index != IGNORE)."""
     out = {}
-    for head in HEADS:
-        keep = data.labels[head] != IGNORE
+    for head in probs:
+        keep = labels[head] != IGNORE
         if keep.any():
             out[head] = HeadPredictions(
                 head,
-                taxonomy.labels(head),
-                data.labels[head][keep],
+                label_names[head],
+                labels[head][keep],
                 probs[head][keep],
                 (thresholds or {}).get(head),
                 [t for t, k in zip(texts, keep, strict=True) if k] if texts else None,
@@ -338,7 +338,8 @@ class Trainer:
 
     def _validate(self, model: MultiTaskModel, va: Encoded, state: dict, epoch: float, best_path: Path) -> None:
         probs = predict_probs(model, va, self.device)
-        metrics = {h: head_metrics(p) for h, p in head_predictions(probs, va, self.taxonomy).items()}
+        names = {h: self.taxonomy.labels(h) for h in HEADS}
+        metrics = {h: head_metrics(p) for h, p in head_predictions(probs, va.labels, names).items()}
         score = selection_score(metrics)
         summary = {h: round(m["accuracy"], 4) for h, m in metrics.items()}
         state["history"].append({"epoch": round(epoch, 3), "score": score, "accuracy": summary})

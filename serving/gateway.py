@@ -162,7 +162,8 @@ def create_app(backends: Backends, store: Store, settings: ServeSettings, memory
         return await backends.explain(masked, body.head)
 
     @app.get("/v1/models/{name}")
-    def v1_model(name: str) -> dict:
+    @app.get("/v2/models/{name}/ready")
+    def model_ready(name: str) -> dict:
         check_model(name)
         return {"name": name, "ready": True}
 
@@ -187,11 +188,6 @@ def create_app(backends: Backends, store: Store, settings: ServeSettings, memory
     def v2_metadata(name: str) -> dict:
         check_model(name)
         return protocols.v2_metadata(name, version)
-
-    @app.get("/v2/models/{name}/ready")
-    def v2_model_ready(name: str) -> dict:
-        check_model(name)
-        return {"name": name, "ready": True}
 
     @app.post("/v2/models/{name}/infer")
     async def v2_infer(name: str, body: dict) -> dict:

@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from teller.bundle import Bundle, load_bundle
+from teller.bundle import Bundle, load_bundle, newest_bundle
 from teller.classifier import BundleClassifier
-from teller.errors import BundleError
 from teller.settings import get_settings
 from teller.taxonomy import load_taxonomy
 
@@ -42,10 +41,7 @@ def resolve_bundle(path: Path | None = None) -> Bundle:
             return load_bundle(local)
     except Exception as exc:  # no registry, no champion: fall back to the newest local bundle
         log.info("no champion in the registry (%s); serving the newest local bundle", type(exc).__name__)
-    bundles = sorted(p for p in settings.bundles_dir.glob("*") if (p / "bundle.json").is_file())
-    if not bundles:
-        raise BundleError("no model bundle to serve", str(settings.bundles_dir), "run `make up` or `teller train`")
-    return load_bundle(bundles[-1])
+    return newest_bundle(settings.bundles_dir)
 
 
 class Decision(BaseModel):

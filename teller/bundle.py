@@ -77,3 +77,11 @@ def load_bundle(path: Path) -> Bundle:
         if not (path / file).exists():
             raise BundleError(f"variant {variant!r} file {file} is missing", str(path), "re-export the bundle")
     return Bundle(path, info, labels)
+
+
+def newest_bundle(directory: Path) -> Bundle:
+    """The most recent bundle under `directory` (versions sort by build time)."""
+    bundles = sorted(p for p in Path(directory).glob("*") if (p / "bundle.json").is_file())
+    if not bundles:
+        raise BundleError("no model bundle yet", str(directory), "train one: `teller train --profile quick`")
+    return load_bundle(bundles[-1])

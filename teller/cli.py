@@ -275,9 +275,17 @@ def feedback_export(
 
 
 def _rag_settings(**overrides):
-    from teller.settings import get_settings
+    """The RAG settings with the command line's options applied and validated (a bad value is a clear error)."""
+    from pydantic import ValidationError
 
-    return get_settings().rag.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    from teller.settings import RagSettings, get_settings
+
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return RagSettings.model_validate(get_settings().rag.model_dump() | given)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise TellerError(problem["msg"], "--" + str(problem["loc"][0])) from exc
 
 
 @kb_app.command("build")
@@ -350,16 +358,10 @@ def kb_eval(
     """Print hit@1, hit@3, MRR, abstention precision/recall and answer latency as one JSON object."""
     from collections import Counter
 
-    from pydantic import ValidationError
-
     from rag.chain import Answerer
     from rag.evaluate import EVAL_SET, evaluate, load_questions
 
-    try:
-        settings = _rag_settings(answerer=answerer, retrieval=retrieval)
-        settings = type(settings).model_validate(settings.model_dump())
-    except ValidationError as exc:
-        raise TellerError(str(exc.errors()[0]["msg"]), "--answerer/--retrieval") from exc
+    settings = _rag_settings(answerer=answerer, retrieval=retrieval)
     items = load_questions(questions or EVAL_SET)
     if limit and limit < len(items):
         items = [items[i * len(items) // limit] for i in range(limit)]

@@ -13,7 +13,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from teller.bundle import Bundle, load_bundle
+from teller.bundle import Bundle, load_bundle, newest_bundle
 from teller.errors import TellerError
 from teller.settings import get_settings
 
@@ -137,14 +137,7 @@ def resolve_bundle(path: Path | None = None) -> Bundle:
             return bundle_for_version(c, champion)
     except MlflowException as exc:
         log.warning("registry unavailable (%s); using the latest local bundle", exc)
-    bundles = sorted(p for p in get_settings().bundles_dir.glob("*") if (p / "bundle.json").exists())
-    if not bundles:
-        raise TellerError(
-            "no model bundle yet",
-            str(get_settings().bundles_dir),
-            "train one: `teller train --profile quick`",
-        )
-    return load_bundle(bundles[-1])
+    return newest_bundle(get_settings().bundles_dir)
 
 
 @dataclass

@@ -91,3 +91,9 @@ def test_kb_cli_build_ask_and_eval(small_kb, kb_sources, tmp_path, data_dir, mon
     assert bad.exit_code == 2 and "file not found" in bad.output and "Traceback" not in bad.output
     assert not (tmp_path / "k3").exists()
     get_settings.cache_clear()
+
+
+def test_kb_commands_reject_unknown_answerers():
+    for command in (["kb", "eval", "--answerer", "oracle"], ["kb", "ask", "--answerer", "oracle", "hi"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2 and "--answerer" in result.output and "extractive" in result.output

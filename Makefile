@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROFILE ?= quick
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: up serve loadtest test install train kb evaluate lint clean
+.PHONY: up serve loadtest test install web train kb evaluate lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -20,8 +21,23 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## up: install, train the quick model if none exists, promote it, evaluate, build the KB if absent, then serve
-up: $(STAMP)
+web/node_modules/.installed: web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found; install Node.js 20 or newer"; exit 1; }
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+## web: build the single-page app into web/dist (its API types are generated from the gateway's OpenAPI spec)
+web: $(STAMP) web/node_modules/.installed
+	$(BIN)/teller openapi --out web/src/api/openapi.json
+	cd web && npm run build
+
+# the browser tests drive Debian's Chromium
+$(CHROMIUM):
+	@test "$$(id -u)" = 0 || { echo "error: Chromium is missing for the browser tests; run: sudo apt-get install -y chromium"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+## up: install, train the quick model if none exists, promote it, evaluate, build the KB and the web app, then serve
+up: web
 	@if ls var/bundles/*/bundle.json >/dev/null 2>&1; then \
 		echo "model bundle found in var/bundles (train again with: make train PROFILE=quick|full)"; \
 	else \
@@ -34,17 +50,18 @@ up: $(STAMP)
 	$(BIN)/teller kb eval
 	$(BIN)/teller serve
 
-## serve: run the product (Ray Serve on 127.0.0.1:8000) with what is already built
-serve: $(STAMP)
+## serve: run the product (Ray Serve on 127.0.0.1:8000; the web app at /) with what is already built
+serve: web
 	$(BIN)/teller serve
 
 ## loadtest: start the server, run Locust (10 users, 60 s) in its own process, write var/loadtest/summary.md
 loadtest: $(STAMP)
 	$(BIN)/python loadtests/run.py --users 10 --duration 60
 
-## test: install and run the whole suite
-test: $(STAMP)
+## test: install and run the whole suite: lint, web unit tests (Vitest), Python tests and browser tests (Playwright)
+test: web $(CHROMIUM)
 	$(BIN)/ruff check .
+	cd web && npm test
 	$(BIN)/python -m pytest
 
 train: $(STAMP)
@@ -59,4 +76,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 clean:
-	rm -rf var .pytest_cache
+	rm -rf var .pytest_cache web/dist web/test-results

@@ -10,30 +10,17 @@ from __future__ import annotations
 import argparse
 import csv
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
+from serving.process import teller_serve
+from teller.errors import TellerError
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-
-
-def wait_ready(url: str, server: subprocess.Popen, timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            sys.exit(f"error: teller serve exited with {server.returncode}; see its log")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(2)
-    sys.exit(f"error: {url} was not ready within {timeout_s:.0f} s")
 
 
 def stage_split(metrics: str) -> dict[str, float]:
@@ -88,22 +75,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "loadtest")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    url = f"http://127.0.0.1:{args.port}"
-    log = (args.out / "serve.log").open("w")
-    server = subprocess.Popen([BIN / "teller", "serve", "--port", str(args.port)], stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_ready(url, server)
-        locust = [BIN / "locust", "-f", ROOT / "loadtests" / "locustfile.py", "--headless", "--only-summary"]
-        locust += ["-u", str(args.users), "-r", str(args.users), "-t", f"{args.duration}s", "--host", url]
-        locust += ["--csv", args.out / "locust"]
-        subprocess.run([str(c) for c in locust], check=False)
-        stages = stage_split(httpx.get(f"{url}/metrics", timeout=10).text)
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        with teller_serve(args.port, args.out / "serve.log") as url:
+            locust = [BIN / "locust", "-f", ROOT / "loadtests" / "locustfile.py", "--headless", "--only-summary"]
+            locust += ["-u", str(args.users), "-r", str(args.users), "-t", f"{args.duration}s", "--host", url]
+            locust += ["--csv", args.out / "locust"]
+            subprocess.run([str(c) for c in locust], check=False)
+            stages = stage_split(httpx.get(f"{url}/metrics", timeout=10).text)
+    except TellerError as exc:
+        sys.exit(f"error: {exc.message}")
     rows, table = summarise(args.out / "locust_stats.csv", stages, args.users, args.duration)
     (args.out / "summary.md").write_text(table)
     with (args.out / "summary.csv").open("w", newline="") as handle:

@@ -149,16 +149,21 @@ def build(settings: TellerSettings, bundle: Path):
     )
 
 
-def run(host: str | None = None, port: int | None = None, blocking: bool = False) -> str:
-    """Start local Ray on loopback, deploy the app, return its URL."""
+def run(host: str | None = None, port: int | None = None, blocking: bool = False) -> tuple[str, str]:
+    """Start local Ray on loopback and deploy the app; returns its URL and the agent token (made here if unset)."""
+    import secrets
+
     import ray
 
     from serving.runtime import resolve_bundle
 
+    if not get_settings().serve.agent_token:  # one token for every replica, passed on through the environment
+        os.environ["TELLER_SERVE__AGENT_TOKEN"] = secrets.token_urlsafe(18)
+        get_settings.cache_clear()
     settings = get_settings()
     bundle = resolve_bundle().path
     host, port = host or settings.serve.host, port or settings.serve.port
     ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
     serve.start(http_options={"host": host, "port": port})
     serve.run(build(settings, bundle), name=APP_NAME, route_prefix="/", blocking=blocking)
-    return f"http://{host}:{port}"
+    return f"http://{host}:{port}", settings.serve.agent_token.get_secret_value()

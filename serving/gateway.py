@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 import uuid
+from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from rag.memory import SessionStore
 from serving import protocols
 from serving.backends import Backends
+from serving.dashboard import summarise
 from serving.runtime import SPECIALIST_QUEUE, Attribution, Decision
 from serving.schemas import (
     ChatRequest,
@@ -21,8 +26,13 @@ from serving.schemas import (
     ComplaintDecision,
     ComplaintRequest,
     ComplaintView,
+    Dashboard,
+    DecisionRecord,
     ExplainRequest,
+    FeedbackAck,
+    FeedbackRecord,
     FeedbackRequest,
+    Taxonomy,
 )
 from serving.store import Allocation, Complaint, Feedback, Store
 from teller.settings import PROJECT_ROOT, ServeSettings
@@ -56,13 +66,45 @@ class Metrics:
         return self.stage.labels(stage, version).time()
 
 
+_BEARER = HTTPBearer(auto_error=False, description="The agent token printed by `teller serve`.")
+
+
+def agent_guard(token: str | None):
+    """A dependency admitting requests that carry `Authorization: Bearer <token>`; refuses all without a token set."""
+
+    def check(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
+        if token is None:
+            raise HTTPException(503, "agent endpoints are disabled: set TELLER_SERVE__AGENT_TOKEN on the server")
+        given = credentials.credentials if credentials else ""
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(
+                401,
+                "agent endpoints need the header 'Authorization: Bearer <token>' with the token `teller serve` printed",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+
+    return check
+
+
 def create_app(backends: Backends, store: Store, settings: ServeSettings, memory_turns: int = 4) -> FastAPI:
     """The gateway app; every route validates input before any stage runs or anything is stored."""
-    app = FastAPI(title="Teller", version="1", description="Complaint triage and CSR chat for a retail bank.")
+    version = backends.model_version
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        store.set_strategy(backends.model_name, version, role=settings.role, traffic=settings.traffic_percent)
+        yield
+
+    app = FastAPI(
+        title="Teller",
+        version="1",
+        description="Complaint triage and CSR chat for a retail bank.",
+        lifespan=lifespan,
+    )
     metrics = Metrics()
     sessions = SessionStore(max_turns=memory_turns)
-    version = backends.model_version
-    store.set_strategy(backends.model_name, version, role="champion", traffic=100)
+    token = settings.agent_token.get_secret_value() if settings.agent_token else None
+    agent = [Depends(agent_guard(token))]
 
     @app.middleware("http")
     async def count(request: Request, call_next):
@@ -154,7 +196,7 @@ def create_app(backends: Backends, store: Store, settings: ServeSettings, memory
         out = await decide(body if isinstance(body, list) else [body])
         return out if isinstance(body, list) else out[0]
 
-    @app.post("/api/explain", response_model=Attribution)
+    @app.post("/api/explain", response_model=Attribution, dependencies=agent)
     async def explain(body: ExplainRequest) -> Attribution:
         """Word attributions by occlusion, computed on request (regulator use); the text is masked first."""
         check_length([body.narrative])
@@ -204,21 +246,21 @@ def create_app(backends: Backends, store: Store, settings: ServeSettings, memory
         texts = payload(protocols.sagemaker_texts, await request.body(), request.headers.get("content-type", ""))
         return protocols.v1_predictions(await decide_texts(texts))
 
-    @app.get("/api/complaints", response_model=list[ComplaintView])
+    @app.get("/api/complaints", response_model=list[ComplaintView], dependencies=agent)
     def list_complaints(
         queue: str | None = None, status: str | None = None, limit: int = Query(100, ge=1, le=1000)
     ) -> list[ComplaintView]:
         return [_view(c, c.allocations, c.feedback) for c in store.complaints(queue, status, limit)]
 
-    @app.get("/api/complaints/{complaint_id}", response_model=ComplaintView)
+    @app.get("/api/complaints/{complaint_id}", response_model=ComplaintView, dependencies=agent)
     def get_complaint(complaint_id: str) -> ComplaintView:
         found = store.complaint(complaint_id)
         if found is None:
             raise HTTPException(404, f"no complaint {complaint_id}")
         return _view(*found)
 
-    @app.post("/api/complaints/{complaint_id}/feedback", status_code=201)
-    def feedback(complaint_id: str, body: FeedbackRequest) -> dict:
+    @app.post("/api/complaints/{complaint_id}/feedback", status_code=201, dependencies=agent)
+    def feedback(complaint_id: str, body: FeedbackRequest) -> FeedbackAck:
         if body.team is None and body.issue is None and body.vulnerable is None:
             raise HTTPException(422, "feedback must correct at least one of team, issue, vulnerable")
         taxonomy = load_taxonomy()
@@ -228,16 +270,16 @@ def create_app(backends: Backends, store: Store, settings: ServeSettings, memory
             raise HTTPException(422, f"unknown issue {body.issue!r}; see GET /api/taxonomy for the issue list")
         if not store.add_feedback(Feedback(complaint_id=complaint_id, **body.model_dump())):
             raise HTTPException(404, f"no complaint {complaint_id}")
-        return {"complaint_id": complaint_id, "status": "corrected"}
+        return FeedbackAck(complaint_id=complaint_id, status="corrected")
 
     @app.get("/api/taxonomy")
-    def taxonomy_labels() -> dict:
+    def taxonomy_labels() -> Taxonomy:
         taxonomy = load_taxonomy()
-        return {
-            "teams": taxonomy.team_labels,
-            "issues": taxonomy.issue_labels,
-            "queues": [*taxonomy.team_labels, SPECIALIST_QUEUE],
-        }
+        return Taxonomy(
+            teams=taxonomy.team_labels,
+            issues=taxonomy.issue_labels,
+            queues=[*taxonomy.team_labels, SPECIALIST_QUEUE],
+        )
 
     @app.get("/healthz")
     def healthz() -> dict:
@@ -254,6 +296,12 @@ def create_app(backends: Backends, store: Store, settings: ServeSettings, memory
             {"role": r.role, "model_name": r.model_name, "model_version": r.model_version, "traffic": r.traffic_percent}
             for r in store.strategy()
         ]
+
+    @app.get("/api/dashboard", response_model=Dashboard, dependencies=agent)
+    def dashboard(limit: int = Query(500, ge=1, le=10_000, description="How many recent decisions")) -> Dashboard:
+        """Rollout shares, label distributions, confidence histogram and agreement with agents' corrections."""
+        corrections = [(f, a) for _, f, a in store.corrections()]
+        return summarise(store.recent_allocations(limit), corrections, store.strategy())
 
     @app.get("/metrics")
     def prometheus() -> PlainTextResponse:
@@ -295,17 +343,18 @@ def _view(complaint: Complaint, allocations: list[Allocation], feedback: list[Fe
         channel=complaint.channel,
         queue=complaint.queue,
         status=complaint.status,
-        decisions=[
-            {
-                k: getattr(a, k)
-                for k in ("model_name", "model_version", "team", "issue", "vulnerable", "probabilities", "latency_ms")
-            }
-            | {"created_at": a.created_at.isoformat()}
-            for a in allocations
-        ],
-        feedback=[
-            {k: getattr(f, k) for k in ("agent_id", "team", "issue", "vulnerable")}
-            | {"created_at": f.created_at.isoformat()}
-            for f in feedback
-        ],
+        decisions=[DecisionRecord.model_validate(a, from_attributes=True) for a in allocations],
+        feedback=[FeedbackRecord.model_validate(f, from_attributes=True) for f in feedback],
     )
+
+
+class _SpecOnly:
+    """Backends that only name a model: enough to build the app for its OpenAPI spec."""
+
+    model_name = "teller-triage"
+    model_version = "spec"
+
+
+def openapi_spec() -> dict:
+    """The gateway's OpenAPI spec without loading a model or touching a database (the web client's types)."""
+    return create_app(_SpecOnly(), Store("sqlite://", migrate=False), ServeSettings()).openapi()  # type: ignore[arg-type]

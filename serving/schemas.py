@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rag.answer import Citation
 
+HandoffReason = Literal["asked_for_human", "out_of_scope", "handoff_topic", "low_confidence", "no_relevant_answer"]
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -28,9 +30,7 @@ class ChatResponse(Strict):
     answer: str | None = Field(description="Answer text, None when handed off.")
     sources: list[Citation]
     handoff: bool
-    handoff_reason: str | None = Field(
-        description="out_of_scope, handoff_topic, low_confidence, asked_for_human or no_relevant_answer."
-    )
+    handoff_reason: HandoffReason | None = Field(description="Why a human takes over; None when answered.")
     kb_version: str | None
     model_version: str
 
@@ -53,6 +53,29 @@ class ComplaintDecision(Strict):
     latency_ms: float
 
 
+class DecisionRecord(Strict):
+    """A stored model decision, with the model version that made it."""
+
+    model_name: str
+    model_version: str
+    team: str
+    issue: str
+    vulnerable: bool
+    probabilities: dict[str, dict[str, float]]
+    latency_ms: float
+    created_at: datetime
+
+
+class FeedbackRecord(Strict):
+    """A stored agent correction; None means the agent left that decision as it was."""
+
+    agent_id: str
+    team: str | None
+    issue: str | None
+    vulnerable: bool | None
+    created_at: datetime
+
+
 class ComplaintView(Strict):
     complaint_id: str
     created_at: datetime
@@ -60,9 +83,9 @@ class ComplaintView(Strict):
     product: str | None
     channel: str | None
     queue: str
-    status: str
-    decisions: list[dict]
-    feedback: list[dict]
+    status: str = Field(description="open, or corrected once an agent has given feedback.")
+    decisions: list[DecisionRecord] = Field(description="Model decisions, oldest first.")
+    feedback: list[FeedbackRecord] = Field(description="Agent corrections, oldest first.")
 
 
 class FeedbackRequest(Strict):
@@ -72,6 +95,50 @@ class FeedbackRequest(Strict):
     vulnerable: bool | None = None
 
 
+class FeedbackAck(Strict):
+    complaint_id: str
+    status: Literal["corrected"]
+
+
+class Taxonomy(Strict):
+    """The labels agents can choose from."""
+
+    teams: list[str]
+    issues: list[str]
+    queues: list[str] = Field(description="Team queues plus the specialist queue for vulnerable customers.")
+
+
 class ExplainRequest(Strict):
     narrative: str = Field(min_length=1, description="Complaint text to explain (masked before the model sees it).")
     head: Literal["team", "issue", "vulnerable", "intent"] = Field("team", description="Which decision to explain.")
+
+
+class ModelShare(Strict):
+    """A model version in the rollout: its configured role and share, and the share of decisions it made."""
+
+    model_name: str
+    model_version: str
+    role: str | None = Field(description="champion or canary as configured; None for a version no longer configured.")
+    traffic_percent: int | None = Field(description="Configured share of traffic.")
+    observed_share: float = Field(description="Share of the recent decisions this version made (0-1).")
+
+
+class Agreement(Strict):
+    """How often agents' corrections agree with the model, per decision the agents reviewed."""
+
+    head: Literal["team", "issue", "vulnerable"]
+    reviewed: int = Field(description="Corrections that gave this decision.")
+    agreed: int = Field(description="Of those, how many the model already had right.")
+    rate: float | None = Field(description="agreed / reviewed; None before any review.")
+
+
+class Dashboard(Strict):
+    """What the ML engineers' dashboard shows about recent decisions."""
+
+    decisions: int = Field(description="Decisions summarised (the newest `limit`).")
+    models: list[ModelShare]
+    teams: dict[str, int] = Field(description="Routing label distribution.")
+    issues: dict[str, int] = Field(description="Issue label distribution (ten most frequent).")
+    vulnerable: int = Field(description="Decisions flagged vulnerable.")
+    confidence: list[int] = Field(description="Histogram of routing confidence in ten 0.1-wide bins from 0 to 1.")
+    agreement: list[Agreement]

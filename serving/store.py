@@ -167,6 +167,11 @@ class Store:
             rows = s.scalars(select(ModelStrategy).order_by(ModelStrategy.id)).all()
             return list({r.role: r for r in rows}.values())
 
+    def recent_allocations(self, limit: int) -> list[Allocation]:
+        """The newest `limit` decisions."""
+        with self.session() as s:
+            return list(s.scalars(select(Allocation).order_by(Allocation.id.desc()).limit(limit)))
+
     def corrections(self) -> list[tuple[Complaint, Feedback, Allocation]]:
         """Every feedback row with its complaint and the newest decision on it, oldest first."""
         with self.session() as s:

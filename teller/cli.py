@@ -252,12 +252,32 @@ def serve(
     """Serve chat and complaint triage with Ray Serve on local Ray until interrupted."""
     from serving.app import run
 
-    url = run(host, port)
+    url, token = run(host, port)
     typer.echo(f"Teller is serving at {url} (API docs {url}/docs); Ctrl+C stops it")
+    typer.echo(f"Agent console token: {token} (set TELLER_SERVE__AGENT_TOKEN to choose your own)")
     import time
 
     while True:
         time.sleep(3600)
+
+
+@app.command()
+@command
+def openapi(
+    out: Annotated[Path | None, typer.Option(help="File to write; default: print to stdout.")] = None,
+) -> None:
+    """Write the HTTP API's OpenAPI spec (the web client's types are generated from it)."""
+    import json
+
+    from serving.gateway import openapi_spec
+
+    text = json.dumps(openapi_spec(), indent=2, sort_keys=True) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    typer.echo(f"OpenAPI spec -> {out}")
 
 
 @feedback_app.command("export")

@@ -86,6 +86,11 @@ class ServeSettings(BaseModel):
     handoff_confidence: float = Field(
         0.5, ge=0, le=1, description="Intent confidence needed to hand off on topic alone."
     )
+    agent_token: SecretStr | None = Field(
+        None, description="Bearer token for the agent console and dashboard API; `teller serve` makes one if unset."
+    )
+    role: Literal["champion", "canary"] = Field("champion", description="This server's model role in a rollout.")
+    traffic_percent: int = Field(100, ge=0, le=100, description="Share of traffic the rollout sends to this server.")
 
 
 class TellerSettings(BaseSettings):

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from teller.settings import get_settings
+
+AGENT_TOKEN = "agent-test-token"
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +34,7 @@ def client(classifier, answerer, store):
     from serving.gateway import create_app
     from teller.masking import Masker
 
-    app = create_app(LocalBackends(Masker(), classifier, answerer), store, get_settings().serve)
-    with TestClient(app) as test_client:
+    settings = get_settings().serve.model_copy(update={"agent_token": SecretStr(AGENT_TOKEN)})
+    app = create_app(LocalBackends(Masker(), classifier, answerer), store, settings)
+    with TestClient(app, headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as test_client:
         yield test_client

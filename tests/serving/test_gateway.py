@@ -193,3 +193,52 @@ def test_handoff_policy_leaves_unsure_intents_to_the_knowledge_base():
     assert _handoff_reason(intent("security_fraud", 0.9, handoff=True), 0.5) == "handoff_topic"
     assert _handoff_reason(intent("out_of_scope", 0.2, handoff=True), 0.5) is None  # the KB decides
     assert _handoff_reason(intent("card", 0.2), 0.5) is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", "/api/complaints", None),
+        ("get", "/api/complaints/any", None),
+        ("post", "/api/complaints/any/feedback", {"agent_id": "a", "vulnerable": True}),
+        ("post", "/api/explain", {"narrative": "My card was charged twice."}),
+        ("get", "/api/dashboard", None),
+    ],
+)
+def test_agent_endpoints_need_the_token(client, store, method, path, body):
+    before = count(store)
+    for headers in ({"Authorization": ""}, {"Authorization": "Bearer wrong-token"}):
+        response = client.request(method, path, json=body, headers=headers)
+        assert response.status_code == 401 and "Authorization: Bearer" in response.json()["detail"]
+        assert response.headers["www-authenticate"] == "Bearer"
+    assert count(store) == before
+
+
+def test_agent_endpoints_are_off_without_a_configured_token(classifier, answerer, store):
+    from fastapi.testclient import TestClient
+
+    from serving.backends import LocalBackends
+    from serving.gateway import create_app
+    from teller.masking import Masker
+    from teller.settings import ServeSettings
+
+    app = create_app(LocalBackends(Masker(), classifier, answerer), store, ServeSettings())
+    with TestClient(app) as anonymous:
+        refused = anonymous.get("/api/complaints", headers={"Authorization": "Bearer "})
+        assert refused.status_code == 503 and "TELLER_SERVE__AGENT_TOKEN" in refused.json()["detail"]
+        assert anonymous.get("/api/taxonomy").status_code == 200  # public routes stay open
+
+
+def test_dashboard_counts_decisions_and_agreement(client, tiny_bundle):
+    made = client.post("/api/complaints", json={"narrative": NARRATIVE}).json()
+    agree = {"agent_id": "agent-1", "team": made["team"], "vulnerable": not made["vulnerable"]}
+    assert client.post(f"/api/complaints/{made['complaint_id']}/feedback", json=agree).status_code == 201
+    board = client.get("/api/dashboard", params={"limit": 50}).json()
+    assert 1 <= board["decisions"] <= 50 and sum(board["confidence"]) == board["decisions"]
+    assert sum(board["teams"].values()) == board["decisions"]
+    (champion,) = [m for m in board["models"] if m["model_version"] == tiny_bundle["version"]]
+    assert champion["role"] == "champion" and champion["traffic_percent"] == 100 and champion["observed_share"] == 1
+    heads = {a["head"]: a for a in board["agreement"]}
+    assert heads["team"]["agreed"] >= 1 and heads["team"]["reviewed"] >= heads["team"]["agreed"]
+    assert heads["vulnerable"]["reviewed"] > heads["vulnerable"]["agreed"]  # this correction disagreed
+    assert client.get("/api/dashboard", params={"limit": 0}).status_code == 422

@@ -28,6 +28,7 @@ def ray_url(tiny_bundle, small_kb, tmp_path_factory):
     env = {
         "TELLER_RAG__KB_DIR": str(small_kb.path),
         "TELLER_SERVE__DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('ray-audit') / 'teller.db'}",
+        "TELLER_SERVE__AGENT_TOKEN": "ray-agent-token",
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -57,7 +58,9 @@ def test_ray_serve_app_triages_chats_and_reports(ray_url, tiny_bundle):
         batch = http.post("/api/complaints", json=[{"narrative": n} for n in narratives])
         assert batch.status_code == 200 and len(batch.json()) == 12
         assert len({(d["team"], d["issue"]) for d in batch.json()}) == 1  # same text, same batched answer
-        stored = http.get(f"/api/complaints/{batch.json()[0]['complaint_id']}").json()
+        path = f"/api/complaints/{batch.json()[0]['complaint_id']}"
+        assert http.get(path).status_code == 401
+        stored = http.get(path, headers={"Authorization": "Bearer ray-agent-token"}).json()
         assert stored["decisions"][0]["model_version"] == tiny_bundle["version"]
         chat = http.post("/api/chat", json={"message": "How do I get my free credit report?", "session_id": "r1"})
         assert chat.status_code == 200 and chat.json()["session_id"] == "r1"
@@ -65,3 +68,4 @@ def test_ray_serve_app_triages_chats_and_reports(ray_url, tiny_bundle):
         metrics = http.get("/metrics").text
         assert f'model_version="{tiny_bundle["version"]}",stage="classification"' in metrics
         assert "/api/complaints" in http.get("/openapi.json").json()["paths"]
+        assert http.get("/api/models").json()[0]["role"] == "champion"  # the FastAPI lifespan ran on the replica

@@ -107,7 +107,7 @@ class RayBackends:
 def _gateway_app():
     """Built on the gateway replica: the FastAPI app over handles to the other deployments."""
     from serving.gateway import create_app
-    from serving.store import Store
+    from teller.store import Store
 
     settings = get_settings()
     handles = [serve.get_deployment_handle(name, app_name=APP_NAME) for name in _STAGES]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from serving.schemas import Agreement, Dashboard, ModelShare
-from serving.store import Allocation, Feedback, ModelStrategy
+from teller.store import Allocation, Feedback, ModelStrategy
 
 HEADS = ("team", "issue", "vulnerable")
 

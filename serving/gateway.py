@@ -34,8 +34,8 @@ from serving.schemas import (
     FeedbackRequest,
     Taxonomy,
 )
-from serving.store import Allocation, Complaint, Feedback, Store
 from teller.settings import PROJECT_ROOT, ServeSettings
+from teller.store import Allocation, Complaint, Feedback, Store
 from teller.taxonomy import load_taxonomy
 
 WEB_DIST = PROJECT_ROOT / "web" / "dist"

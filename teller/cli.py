@@ -25,6 +25,8 @@ kb_app = typer.Typer(help="The knowledge base for chat answers: build, ask, eval
 app.add_typer(kb_app, name="kb")
 feedback_app = typer.Typer(help="Agents' corrections of triage decisions.", no_args_is_help=True)
 app.add_typer(feedback_app, name="feedback")
+pipeline_app = typer.Typer(help="Kubeflow Pipelines: compile, run here or on a server, schedule.", no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
 
 _QUIET = (
     "presidio-analyzer",
@@ -250,13 +252,15 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
 ) -> None:
     """Serve chat and complaint triage with Ray Serve on local Ray until interrupted."""
+    import signal
+    import time
+
     from serving.app import run
 
     url, token = run(host, port)
     typer.echo(f"Teller is serving at {url} (API docs {url}/docs); Ctrl+C stops it")
     typer.echo(f"Agent console token: {token} (set TELLER_SERVE__AGENT_TOKEN to choose your own)")
-    import time
-
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # a container's stop signal shuts down like Ctrl+C
     while True:
         time.sleep(3600)
 
@@ -286,12 +290,85 @@ def feedback_export(
     out: Annotated[Path, typer.Option(help="CSV to write (CFPB export format, readable by `teller train`).")],
 ) -> None:
     """Write agents' corrections as a CFPB-format CSV for retraining."""
-    from serving.feedback import export_feedback
-    from serving.store import Store
+    from teller.feedback import export_feedback
     from teller.settings import get_settings
+    from teller.store import Store
 
     rows = export_feedback(Store(get_settings().database_url), out)
     typer.echo(f"{rows} corrected complaints -> {out}")
+
+
+def _pipeline_arguments(params: list[str] | None) -> dict:
+    """`--param key=value` pairs; values are read as JSON when they parse (numbers, lists, objects), else strings."""
+    arguments = {}
+    for item in params or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise TellerError(f"bad --param {item!r}", "--param", "write key=value, e.g. --param profile=full")
+        try:
+            arguments[key] = json.loads(value)
+        except json.JSONDecodeError:
+            arguments[key] = value
+    return arguments
+
+
+ParamOption = Annotated[
+    list[str] | None, typer.Option("--param", help="Pipeline parameter key=value (JSON values allowed); repeatable.")
+]
+
+
+@pipeline_app.command("compile")
+@command
+def pipeline_compile(
+    name: Annotated[str, typer.Argument(help="train_eval, kb_index, sweep or retrain_from_feedback.")],
+    output: Annotated[Path | None, typer.Option(help="IR YAML to write (default: NAME.yaml).")] = None,
+) -> None:
+    """Write a pipeline's IR YAML, ready to upload to a KFP server."""
+    from pipelines.runner import compile_pipeline
+
+    typer.echo(f"{name} -> {compile_pipeline(name, output or Path(f'{name}.yaml'))}")
+
+
+@pipeline_app.command("run")
+@command
+def pipeline_run(
+    name: Annotated[str, typer.Argument(help="train_eval, kb_index, sweep or retrain_from_feedback.")],
+    local: Annotated[bool, typer.Option("--local", help="Run here with KFP's subprocess runner.")] = False,
+    host: Annotated[str | None, typer.Option(help="KFP server URL to submit to.")] = None,
+    param: ParamOption = None,
+    namespace: Annotated[str | None, typer.Option(help="Kubernetes namespace (default from settings).")] = None,
+    experiment: Annotated[str | None, typer.Option(help="KFP experiment (default from settings).")] = None,
+    run_name: Annotated[str | None, typer.Option(help="Name of the run on the server.")] = None,
+) -> None:
+    """Run a pipeline locally (--local) or submit it to a KFP server (--host URL)."""
+    from pipelines import runner
+
+    if local == (host is not None):
+        raise TellerError("choose where to run", "--local / --host", "give exactly one of --local or --host URL")
+    arguments = _pipeline_arguments(param)
+    if local:
+        outputs = runner.run_local(name, arguments)
+        typer.echo(json.dumps(outputs, default=str))
+    else:
+        run_id = runner.submit(name, host, arguments, run_name, namespace, experiment)
+        typer.echo(f"submitted {name} to {host}: run {run_id}")
+
+
+@pipeline_app.command("schedule")
+@command
+def pipeline_schedule(
+    name: Annotated[str, typer.Argument(help="Usually retrain_from_feedback.")],
+    host: Annotated[str, typer.Option(help="KFP server URL.")],
+    cron: Annotated[str, typer.Option(help="KFP cron with seconds; '0 0 3 * * 1' = Mondays 03:00.")] = "0 0 3 * * 1",
+    param: ParamOption = None,
+    namespace: Annotated[str | None, typer.Option(help="Kubernetes namespace (default from settings).")] = None,
+    experiment: Annotated[str | None, typer.Option(help="KFP experiment (default from settings).")] = None,
+) -> None:
+    """Create a recurring run on a KFP server (the weekly champion/challenger retraining)."""
+    from pipelines.runner import schedule
+
+    job = schedule(name, host, cron, _pipeline_arguments(param), namespace, experiment)
+    typer.echo(f"scheduled {name} on {host} ({cron}): recurring run {job}")
 
 
 def _rag_settings(**overrides):

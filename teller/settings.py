@@ -93,6 +93,36 @@ class ServeSettings(BaseModel):
     traffic_percent: int = Field(100, ge=0, le=100, description="Share of traffic the rollout sends to this server.")
 
 
+class StepResources(BaseModel):
+    """What a pipeline step asks the cluster for."""
+
+    model_config = ConfigDict(extra="forbid")
+    cpu: str = Field("1", description="CPU request and limit, e.g. '2' or '500m'.")
+    memory: str = Field("4G", description="Memory request and limit, e.g. '8G'.")
+
+
+class PipelineSettings(BaseModel):
+    """Kubeflow Pipelines: the image every step runs in, resources per step, where runs are submitted."""
+
+    model_config = ConfigDict(extra="forbid")
+    image: str = Field(
+        "ghcr.io/teller-bank/teller-training:0.1.0", description="The training image every component runs in."
+    )
+    resources: dict[str, StepResources] = Field(
+        default_factory=lambda: {
+            "light": StepResources(cpu="1", memory="2G"),
+            "prepare": StepResources(cpu="4", memory="8G"),
+            "train": StepResources(cpu="8", memory="16G"),
+            "package": StepResources(cpu="4", memory="8G"),
+        },
+        description="Resources per kind of step (light, prepare, train, package); the GPU count is a run parameter.",
+    )
+    gpu_resource: str = Field("nvidia.com/gpu", description="Accelerator resource name the train step requests.")
+    local_root: Path | None = Field(None, description="Where local runs keep artifacts; default data_dir/pipelines.")
+    namespace: str = Field("kubeflow", description="Kubernetes namespace of the KFP server.")
+    experiment: str = Field("teller", description="KFP experiment runs are filed under.")
+
+
 class TellerSettings(BaseSettings):
     """Where Teller keeps its data, models and registry."""
 
@@ -113,6 +143,7 @@ class TellerSettings(BaseSettings):
 
     rag: RagSettings = Field(default_factory=RagSettings, description="Knowledge base and chat answers.")
     serve: ServeSettings = Field(default_factory=ServeSettings, description="Serving platform and audit store.")
+    pipelines: PipelineSettings = Field(default_factory=PipelineSettings, description="Kubeflow Pipelines.")
 
     @classmethod
     def settings_customise_sources(

@@ -36,6 +36,11 @@ class DataConfig(BaseModel):
     clinc150: Path | None = Field(
         default_factory=lambda: _shared("clinc150/data_train_val.json"), description="Out-of-scope queries."
     )
+    corrections: Path | None = Field(
+        None,
+        description="Agents' corrections in CFPB format (`teller feedback export`): they replace the base labels "
+        "of the same text; those that hash to the test split are left out so it stays frozen.",
+    )
     val_fraction: float = Field(0.10, gt=0, lt=0.5, description="Share of texts (by hash) for validation.")
     test_fraction: float = Field(0.15, gt=0, lt=0.5, description="Share of texts (by hash) for test.")
     max_chars: int = Field(2000, gt=0, description="Narratives are cut here before masking (the model sees less).")
@@ -120,7 +125,10 @@ def build_corpus(config: DataConfig, taxonomy: Taxonomy, cache_path: Path | None
             distributions["team"]["after"][e.team] += 1
             distributions["issue"]["before"][e.raw["Issue"].strip() or "(unknown)"] += 1
             distributions["issue"]["after"][e.issue or "(unknown)"] += 1
-        place(_dedup(complaints), config.cfpb_limits)
+        corrected = _corrections(config, taxonomy, stats)
+        replaced = {dedup_key(e.text) for e in corrected}
+        place(_dedup(e for e in complaints if dedup_key(e.text) not in replaced), config.cfpb_limits)
+        place(corrected)
     if config.banking77:
         place(_dedup(iter_banking77(config.banking77, taxonomy)))
     if config.clinc150 and config.out_of_scope_limit:
@@ -137,6 +145,17 @@ def build_corpus(config: DataConfig, taxonomy: Taxonomy, cache_path: Path | None
     fingerprint["loaded"] = {name: asdict(s) for name, s in stats.items()}
     dists = {h: {k: dict(c.most_common()) for k, c in d.items()} for h, d in distributions.items()}
     return Corpus(splits, fingerprint, dists)
+
+
+def _corrections(config: DataConfig, taxonomy: Taxonomy, stats: dict[str, LoadStats]) -> list[Example]:
+    """Agents' corrections outside the test split (which stays frozen), newest last wins."""
+    if config.corrections is None:
+        return []
+    stats["corrections"] = LoadStats()
+    latest = {dedup_key(e.text): e for e in iter_cfpb(config.corrections, taxonomy, stats["corrections"])}
+    kept = [e for e in latest.values() if split_of(e.text, config.val_fraction, config.test_fraction) != "test"]
+    stats["corrections"].skipped["test split (frozen)"] = len(latest) - len(kept)
+    return kept
 
 
 def _dedup(examples: Iterable[Example]) -> list[Example]:

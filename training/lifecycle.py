@@ -6,6 +6,7 @@ import csv
 import logging
 import subprocess
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from training.data import Example
 from training.evaluate import predictions_from_probs
 from training.export import QUANT_PLANS, export_onnx, parity, quantize_int8
 from training.metrics import head_metrics, threshold_for_recall
-from training.train import TrainConfig, Trainer, encode, predict_probs, selection_score
+from training.train import TrainConfig, Trainer, TrainResult, encode, predict_probs, selection_score
+from training.validate import check_corpus, validate_sources
 
 log = logging.getLogger(__name__)
 INT8_MIN_AGREEMENT = 0.995
@@ -138,20 +140,53 @@ def gate_int8(draft: Bundle, val: list[Example], test: list[Example], taxonomy) 
     return report
 
 
-def train_and_package(config: TrainConfig, resume: bool = False, register: bool = True) -> dict:
-    """Run the lifecycle end to end; returns a summary with the bundle path and test metrics."""
+@dataclass
+class Prepared:
+    """A validated, masked, split corpus saved where later stages (and MLflow) read it."""
+
+    corpus: Corpus
+    split_dir: Path
+    heldout: dict[str, Path]
+    sources: dict[str, dict]
+
+
+def prepare(config: TrainConfig) -> Prepared:
+    """Validate the sources, then load, mask and split them; fail on leakage; save the splits and held-out files."""
     settings = get_settings()
     taxonomy = load_taxonomy()
-    started = time.time()
+    sources = validate_sources(config.data, taxonomy)
     corpus = build_corpus(config.data, taxonomy)
+    corpus.fingerprint["overlap_with_train"] = check_corpus(corpus)
     split_dir = settings.data_dir / "corpus" / corpus.fingerprint["sha256"][:12]
     corpus.save(split_dir)
     heldout = write_heldout(corpus, settings.data_dir / "heldout")
+    return Prepared(corpus, split_dir, heldout, sources)
+
+
+def fit(config: TrainConfig, corpus: Corpus, resume: bool = False, run_dir: Path | None = None) -> TrainResult:
+    """Fine-tune on the train split with early stopping on validation; checkpoints live in the run directory."""
+    run_dir = run_dir or get_settings().data_dir / "runs" / f"{config.profile}-{corpus.fingerprint['sha256'][:12]}"
+    return Trainer(config, load_taxonomy(), run_dir).fit(corpus.splits["train"], corpus.splits["val"], resume=resume)
+
+
+def train_and_package(config: TrainConfig, resume: bool = False, register: bool = True) -> dict:
+    """Run the lifecycle end to end; returns a summary with the bundle path and test metrics."""
+    started = time.time()
+    prepared = prepare(config)
+    result = fit(config, prepared.corpus, resume)
+    summary = package(config, prepared.corpus, result)
+    summary["minutes"] = round((time.time() - started) / 60, 1)
+    summary["heldout"] = {k: str(v) for k, v in prepared.heldout.items()}
+    if register:
+        summary["registered_version"] = register_bundle(config, summary, prepared.split_dir, result.history)
+    return summary
+
+
+def package(config: TrainConfig, corpus: Corpus, result: TrainResult) -> dict:
+    """Export the trained model as a bundle (ONNX, int8 gate, metrics, card), run baselines, write the report."""
+    settings = get_settings()
+    taxonomy = load_taxonomy()
     train, val, test = (corpus.splits[s] for s in ("train", "val", "test"))
-
-    run_dir = settings.data_dir / "runs" / f"{config.profile}-{corpus.fingerprint['sha256'][:12]}"
-    result = Trainer(config, taxonomy, run_dir).fit(train, val, resume=resume)
-
     va = encode(val, result.tokenizer, taxonomy, config.max_length)
     val_probs = predict_probs(result.model, va, result.model.heads["team"].weight.device)
     keep = va.labels["vulnerable"] >= 0
@@ -219,8 +254,6 @@ def train_and_package(config: TrainConfig, resume: bool = False, register: bool 
         write_json(tmp / "metrics.json", {"test": metrics, "history": result.history})
         baselines = _baselines(config, train, val, test, taxonomy)
         (tmp / "MODEL_CARD.md").write_text(model_card(info, metrics, baselines, corpus.fingerprint, parity_report))
-    bundle = load_bundle(bundle_dir)
-
     from training.report import write_report
 
     report_dir = settings.data_dir / "reports" / version
@@ -238,29 +271,28 @@ def train_and_package(config: TrainConfig, resume: bool = False, register: bool 
         "profile": config.profile,
         "device": result.device,
         "epochs": result.epochs_run,
-        "minutes": round((time.time() - started) / 60, 1),
         "variant": info.default_variant,
         "parity": parity_report,
         "report": str(report_dir / "REPORT.md"),
-        "heldout": {k: str(v) for k, v in heldout.items()},
         "test": metrics,
         "baselines": baselines,
     }
-    if register:
-        summary["registered_version"] = _register(bundle, config, metrics, baselines, report_dir, split_dir, result)
     return summary
+
+
+def register_bundle(config: TrainConfig, summary: dict, split_dir: Path, history: list[dict]) -> str:
+    """Log the run (parameters, data fingerprint, code version, metrics, report) and register it as challenger."""
+    from training.registry import log_and_register
+
+    report_dir = Path(summary["report"]).parent
+    bundle = load_bundle(summary["bundle"])
+    return log_and_register(
+        bundle, config.model_dump(mode="json"), summary["test"], summary["baselines"], report_dir, split_dir, history
+    )
 
 
 def _baselines(config: TrainConfig, train, val, test, taxonomy) -> dict:
     tqdm.write(f"baselines: {', '.join(config.baselines) or 'none'}")
     return run_baselines(
         config.baselines, train, val, test, taxonomy, config.vulnerable_target_recall, config.max_length
-    )
-
-
-def _register(bundle, config, metrics, baselines, report_dir, split_dir, result) -> str | None:
-    from training.registry import log_and_register
-
-    return log_and_register(
-        bundle, config.model_dump(mode="json"), metrics, baselines, report_dir, split_dir, result.history
     )

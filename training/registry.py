@@ -87,7 +87,10 @@ def log_and_register(
                 mlflow.log_metrics({f"{base}_{head}_{k}": v for k, v in m.items() if isinstance(v, int | float)})
         for point in history:
             mlflow.log_metric("val_score", point["score"], step=int(point["epoch"] * 100))
-        mlflow.log_artifacts(str(report_dir), "report")
+        if Path(report_dir).is_dir():
+            mlflow.log_artifacts(str(report_dir), "report")
+        else:  # one self-contained HTML report (pipeline runs)
+            mlflow.log_artifact(str(report_dir), "report")
         mlflow.log_artifact(str(split_dir / "test.jsonl"), "split")
         mlflow.log_artifact(str(split_dir / "fingerprint.json"), "split")
         info = mlflow.pyfunc.log_model(

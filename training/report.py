@@ -368,3 +368,26 @@ def _fmt(x: object) -> str:
     if isinstance(x, bool | int | np.integer):
         return str(x)
     return f"{x:.3f}" if isinstance(x, float | np.floating) else str(x)
+
+
+def report_html(report_md: Path) -> str:
+    """REPORT.md as one self-contained HTML page (plots inlined), e.g. for the Kubeflow Pipelines UI."""
+    import base64
+    import re
+
+    import markdown
+
+    folder = report_md.parent
+
+    def inline(match: re.Match) -> str:
+        png = folder / match.group(1)
+        data = base64.b64encode(png.read_bytes()).decode() if png.is_file() else ""
+        return f'src="data:image/png;base64,{data}"'
+
+    body = markdown.markdown(report_md.read_text(encoding="utf-8"), extensions=["tables"])
+    body = re.sub(r'src="([^":]+\.png)"', inline, body)
+    style = (
+        "body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}"
+    )
+    return f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>{body}</body></html>"

@@ -350,3 +350,16 @@ class Trainer:
             torch.save(model.state_dict(), best_path)
         else:
             state["bad"] += 1
+
+
+def load_trained(run_dir: Path, config: TrainConfig, taxonomy: Taxonomy) -> TrainResult:
+    """The best model of a finished run directory, as `Trainer.fit` returned it (for a later pipeline step)."""
+    from transformers import AutoTokenizer
+
+    device = pick_device(config.device)
+    model = MultiTaskModel({h: len(taxonomy.labels(h)) for h in HEADS}, config.encoder, config.dropout).to(device)
+    model.load_state_dict(torch.load(Path(run_dir) / "best.pt", map_location=device))
+    model.eval()
+    state = torch.load(Path(run_dir) / "checkpoint.pt", map_location="cpu", weights_only=False)["state"]
+    tokenizer = AutoTokenizer.from_pretrained(str(encoder_path()))
+    return TrainResult(model, tokenizer, state["best"], state["epoch"], state["history"], str(device))

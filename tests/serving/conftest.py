@@ -15,7 +15,7 @@ AGENT_TOKEN = "agent-test-token"
 
 @pytest.fixture(scope="session")
 def store(tmp_path_factory):
-    from serving.store import Store
+    from teller.store import Store
 
     return Store(f"sqlite:///{tmp_path_factory.mktemp('audit') / 'teller.db'}")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from serving.dashboard import summarise
-from serving.store import Allocation, Feedback, ModelStrategy
+from teller.store import Allocation, Feedback, ModelStrategy
 
 
 def allocation(version: str, team: str, confidence: float, vulnerable: bool = False) -> Allocation:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from serving.runtime import SPECIALIST_QUEUE
-from serving.store import Allocation, Complaint
+from teller.store import Allocation, Complaint
 from teller.taxonomy import load_taxonomy
 
 PII = {"name": "Marguerite Okonkwo", "email": "m.okonkwo@example.org", "phone": "(415) 555-0199"}
@@ -163,7 +163,7 @@ def test_feedback_rejects_unknown_labels(client):
 
 
 def test_feedback_export_round_trips_into_the_training_loader(client, store, tmp_path):
-    from serving.feedback import export_feedback
+    from teller.feedback import export_feedback
     from training.data import LoadStats, iter_cfpb
 
     made = client.post("/api/complaints", json={"narrative": NARRATIVE}).json()

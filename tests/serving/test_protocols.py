@@ -12,7 +12,7 @@ import httpx
 import pytest
 from kserve.protocol.infer_type import InferInput, InferRequest, InferResponse
 
-from serving.store import Complaint
+from teller.store import Complaint
 from tests.serving.test_gateway import NARRATIVE, PII
 
 NARRATIVES = ["The collector keeps calling about a debt I paid.", "My mortgage payment was applied late."]

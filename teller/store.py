@@ -1,7 +1,7 @@
 """The audit store: complaints (masked text only), every model decision, model strategy and agents' feedback.
 
 SQLAlchemy, so any database URL works (SQLite locally, Postgres in the chart); the schema is managed by
-Alembic migrations in `serving/migrations`. Each write commits before the caller returns a response.
+Alembic migrations in `teller/migrations`. Each write commits before the caller returns a response.
 """
 
 from __future__ import annotations

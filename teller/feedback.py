@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from serving.store import Store
 from teller.io import atomic_path
+from teller.store import Store
 from teller.taxonomy import load_taxonomy
 
 COLUMNS = ("Complaint ID", "Date received", "Product", "Issue", "Consumer complaint narrative", "Tags", "Tags recorded")

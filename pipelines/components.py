@@ -1,0 +1,198 @@
+"""Kubeflow Pipelines components: each moves artifacts in and out of one `pipelines.steps` function.
+
+No `from __future__ import annotations` here: KFP reads the real annotations to type inputs and outputs.
+Every component runs in the one training image (`TELLER_PIPELINES__IMAGE`).
+"""
+
+from typing import List, NamedTuple  # noqa: UP035 - KFP reads typing.List for collected outputs
+
+from kfp import dsl
+from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
+
+from teller.settings import get_settings
+
+IMAGE = get_settings().pipelines.image
+
+
+@dsl.component(base_image=IMAGE)
+def validate_data(profile: str, overrides: dict, report: Output[Metrics]):
+    """Schema, encoding and label checks on every source; a bad file fails the run here, before anything slow."""
+    from pipelines.steps import validate
+
+    for name, value in validate(profile, overrides).items():
+        report.log_metric(name, value)
+
+
+@dsl.component(base_image=IMAGE)
+def prepare_data(
+    profile: str,
+    overrides: dict,
+    corpus: Output[Dataset],
+    stats: Output[Metrics],
+    corrections: Input[Dataset] = None,
+):
+    """Mask, split (leakage-checked) and fingerprint the data; agents' corrections, if given, win."""
+    from pathlib import Path
+
+    from pipelines.steps import prepare
+
+    given = Path(corrections.path) if corrections is not None else None
+    facts = prepare(profile, overrides, Path(corpus.path), given)
+    corpus.metadata["sha256"] = facts.pop("sha256")
+    for name, value in facts.items():
+        stats.log_metric(f"{name}_rows", value)
+
+
+@dsl.component(base_image=IMAGE)
+def train_model(profile: str, overrides: dict, corpus: Input[Dataset], model: Output[Model], stats: Output[Metrics]):
+    """Fine-tune the multi-task encoder; the output holds the best checkpoint and the training history."""
+    from pathlib import Path
+
+    from pipelines.steps import train
+
+    for name, value in train(profile, overrides, Path(corpus.path), Path(model.path)).items():
+        stats.log_metric(name, value)
+
+
+@dsl.component(base_image=IMAGE)
+def evaluate_and_export(
+    profile: str,
+    overrides: dict,
+    corpus: Input[Dataset],
+    model: Input[Model],
+    bundle: Output[Model],
+    metrics: Output[Metrics],
+    report: Output[HTML],
+    summary: Output[Artifact],
+) -> str:
+    """ONNX export (+ int8 gate), test metrics against baselines, the bundle and its report; returns the version."""
+    from pathlib import Path
+
+    from pipelines.steps import package
+
+    version, scores = package(
+        profile,
+        overrides,
+        Path(corpus.path),
+        Path(model.path),
+        Path(bundle.path),
+        Path(report.path),
+        Path(summary.path),
+    )
+    bundle.metadata["version"] = version
+    for name, value in scores.items():
+        metrics.log_metric(name, value)
+    return version
+
+
+@dsl.component(base_image=IMAGE)
+def register_challenger(
+    profile: str,
+    overrides: dict,
+    tracking_uri: str,
+    corpus: Input[Dataset],
+    bundle: Input[Model],
+    report: Input[HTML],
+    summary: Input[Artifact],
+) -> str:
+    """Log the run to MLflow and register the bundle as the `challenger`; returns the registered version."""
+    from pathlib import Path
+
+    from pipelines.steps import register, use_tracking
+
+    use_tracking(tracking_uri)
+    return register(profile, overrides, Path(corpus.path), Path(bundle.path), Path(report.path), Path(summary.path))
+
+
+@dsl.component(base_image=IMAGE)
+def gate_champion(version: str, margin: float, tracking_uri: str) -> NamedTuple("Gate", promoted=bool, reason=str):
+    """Challenger against champion on the frozen test split: promote, or stop with the reason."""
+    from collections import namedtuple
+
+    from pipelines.steps import gate, use_tracking
+
+    use_tracking(tracking_uri)
+    promoted, reason = gate(version, margin)
+    return namedtuple("Gate", ["promoted", "reason"])(promoted, reason)
+
+
+@dsl.component(base_image=IMAGE)
+def export_corrections(database_url: str, corrections: Output[Dataset]) -> int:
+    """Agents' corrections from the audit store, as a CFPB-format CSV."""
+    from pathlib import Path
+
+    from pipelines.steps import export_corrections as export
+
+    return export(database_url, Path(corrections.path))
+
+
+@dsl.component(base_image=IMAGE)
+def build_kb(sources: list, kb: Output[Artifact], stats: Output[Metrics]) -> str:
+    """Ingest, mask, chunk, embed and index the knowledge base; returns its content version."""
+    from pathlib import Path
+
+    from pipelines.steps import build_kb as build
+
+    version, counts = build(sources, Path(kb.path))
+    kb.metadata["version"] = version
+    for name, value in counts.items():
+        stats.log_metric(name, value)
+    return version
+
+
+@dsl.component(base_image=IMAGE)
+def evaluate_kb(kb: Input[Artifact], min_hit_at_3: float, metrics: Output[Metrics]):
+    """Retrieval evaluation of the built index; below the bar the run fails before publishing."""
+    from pathlib import Path
+
+    from pipelines.steps import evaluate_kb as evaluate
+
+    for name, value in evaluate(Path(kb.path), min_hit_at_3).items():
+        metrics.log_metric(name, value)
+
+
+@dsl.component(base_image=IMAGE)
+def publish_kb(kb: Input[Artifact], target: str) -> str:
+    """Swap the evaluated index into the directory servers read (if given); returns its version."""
+    from pathlib import Path
+
+    from pipelines.steps import publish_kb as publish
+
+    return publish(Path(kb.path), target)
+
+
+@dsl.component(base_image=IMAGE)
+def open_sweep(tracking_uri: str) -> str:
+    """The parent MLflow run the sweep's trials log under; returns its run id."""
+    from pipelines.steps import open_sweep as open_run
+    from pipelines.steps import use_tracking
+
+    use_tracking(tracking_uri)
+    return open_run()
+
+
+@dsl.component(base_image=IMAGE)
+def sweep_trial(
+    profile: str, overrides: dict, trial: dict, corpus: Input[Dataset], parent_run_id: str, tracking_uri: str
+) -> dict:
+    """Train one hyperparameter set and log it as a child run; returns the set and its validation score."""
+    import tempfile
+    from pathlib import Path
+
+    from pipelines.steps import trial as run_trial
+    from pipelines.steps import use_tracking
+
+    use_tracking(tracking_uri)
+    with tempfile.TemporaryDirectory() as scratch:
+        score = run_trial(profile, overrides, trial, Path(corpus.path), Path(scratch), parent_run_id)
+    return {"params": trial, "score": score}
+
+
+@dsl.component(base_image=IMAGE)
+def pick_best(overrides: dict, results: List[dict], parent_run_id: str, tracking_uri: str) -> dict:  # noqa: UP006
+    """The overrides of the best trial (highest validation score), recorded on the sweep's parent run."""
+    from pipelines.steps import pick_best as pick
+    from pipelines.steps import use_tracking
+
+    use_tracking(tracking_uri)
+    return pick(overrides, results, parent_run_id)

@@ -12,9 +12,11 @@ from kfp.dsl import HTML, Artifact, Dataset, Input, Metrics, Model, Output
 from teller.settings import get_settings
 
 IMAGE = get_settings().pipelines.image
+# The image already carries kfp and Teller: nothing is pip-installed when a step starts.
+component = dsl.component(base_image=IMAGE, install_kfp_package=False)
 
 
-@dsl.component(base_image=IMAGE)
+@component
 def validate_data(profile: str, overrides: dict, report: Output[Metrics]):
     """Schema, encoding and label checks on every source; a bad file fails the run here, before anything slow."""
     from pipelines.steps import validate
@@ -23,7 +25,7 @@ def validate_data(profile: str, overrides: dict, report: Output[Metrics]):
         report.log_metric(name, value)
 
 
-@dsl.component(base_image=IMAGE)
+@component
 def prepare_data(
     profile: str,
     overrides: dict,
@@ -43,7 +45,7 @@ def prepare_data(
         stats.log_metric(f"{name}_rows", value)
 
 
-@dsl.component(base_image=IMAGE)
+@component
 def train_model(profile: str, overrides: dict, corpus: Input[Dataset], model: Output[Model], stats: Output[Metrics]):
     """Fine-tune the multi-task encoder; the output holds the best checkpoint and the training history."""
     from pathlib import Path
@@ -54,7 +56,7 @@ def train_model(profile: str, overrides: dict, corpus: Input[Dataset], model: Ou
         stats.log_metric(name, value)
 
 
-@dsl.component(base_image=IMAGE)
+@component
 def evaluate_and_export(
     profile: str,
     overrides: dict,
@@ -85,7 +87,7 @@ def evaluate_and_export(
     return version
 
 
-@dsl.component(base_image=IMAGE)
+@component
 def register_challenger(
     profile: str,
     overrides: dict,
@@ -104,7 +106,7 @@ def register_challenger(
     return register(profile, overrides, Path(corpus.path), Path(bundle.path), Path(report.path), Path(summary.path))
 
 
-@dsl.component(base_image=IMAGE)
+@component
 def gate_champion(version: str, margin: float, tracking_uri: str) -> NamedTuple("Gate", promoted=bool, reason=str):
     """Challenger against champion on the frozen test split: promote, or stop with the reason."""
     from collections import namedtuple
@@ -116,7 +118,7 @@ def gate_champion(version: str, margin: float, tracking_uri: str) -> NamedTuple(
     return namedtuple("Gate", ["promoted", "reason"])(promoted, reason)
 
 
-@dsl.component(base_image=IMAGE)
+@component
 def export_corrections(database_url: str, corrections: Output[Dataset]) -> int:
     """Agents' corrections from the audit store, as a CFPB-format CSV."""
     from pathlib import Path
@@ -126,7 +128,7 @@ def export_corrections(database_url: str, corrections: Output[Dataset]) -> int:
     return export(database_url, Path(corrections.path))
 
 
-@dsl.component(base_image=IMAGE)
+@component
 def build_kb(sources: list, kb: Output[Artifact], stats: Output[Metrics]) -> str:
     """Ingest, mask, chunk, embed and index the knowledge base; returns its content version."""
     from pathlib import Path
@@ -140,7 +142,7 @@ def build_kb(sources: list, kb: Output[Artifact], stats: Output[Metrics]) -> str
     return version
 
 
-@dsl.component(base_image=IMAGE)
+@component
 def evaluate_kb(kb: Input[Artifact], min_hit_at_3: float, metrics: Output[Metrics]):
     """Retrieval evaluation of the built index; below the bar the run fails before publishing."""
     from pathlib import Path
@@ -151,7 +153,7 @@ def evaluate_kb(kb: Input[Artifact], min_hit_at_3: float, metrics: Output[Metric
         metrics.log_metric(name, value)
 
 
-@dsl.component(base_image=IMAGE)
+@component
 def publish_kb(kb: Input[Artifact], target: str) -> str:
     """Swap the evaluated index into the directory servers read (if given); returns its version."""
     from pathlib import Path
@@ -161,7 +163,7 @@ def publish_kb(kb: Input[Artifact], target: str) -> str:
     return publish(Path(kb.path), target)
 
 
-@dsl.component(base_image=IMAGE)
+@component
 def open_sweep(tracking_uri: str) -> str:
     """The parent MLflow run the sweep's trials log under; returns its run id."""
     from pipelines.steps import open_sweep as open_run
@@ -171,7 +173,7 @@ def open_sweep(tracking_uri: str) -> str:
     return open_run()
 
 
-@dsl.component(base_image=IMAGE)
+@component
 def sweep_trial(
     profile: str, overrides: dict, trial: dict, corpus: Input[Dataset], parent_run_id: str, tracking_uri: str
 ) -> dict:
@@ -188,7 +190,7 @@ def sweep_trial(
     return {"params": trial, "score": score}
 
 
-@dsl.component(base_image=IMAGE)
+@component
 def pick_best(overrides: dict, results: List[dict], parent_run_id: str, tracking_uri: str) -> dict:  # noqa: UP006
     """The overrides of the best trial (highest validation score), recorded on the sweep's parent run."""
     from pipelines.steps import pick_best as pick

@@ -128,11 +128,11 @@ def open_sweep() -> str:
     """Open the sweep's parent MLflow run (its trials are child runs); returns the run id."""
     import mlflow
 
-    from training.registry import EXPERIMENT
+    from training.registry import EXPERIMENT, client
 
+    tracking = client()
     experiment = mlflow.set_experiment(EXPERIMENT)
-    run = mlflow.MlflowClient().create_run(experiment.experiment_id, run_name="sweep", tags={"teller.sweep": "true"})
-    return run.info.run_id
+    return tracking.create_run(experiment.experiment_id, run_name="sweep", tags={"teller.sweep": "true"}).info.run_id
 
 
 @step
@@ -141,14 +141,16 @@ def trial(profile: str, overrides: dict, params: dict, corpus: Path, scratch: Pa
     import mlflow
 
     from training.lifecycle import fit
-    from training.registry import EXPERIMENT
+    from training.registry import EXPERIMENT, client
 
-    config = config_for(profile, {**overrides, **params})
-    result = fit(config, Corpus.load(corpus), run_dir=scratch)
+    client()
+    prepared = Corpus.load(corpus)
+    result = fit(config_for(profile, {**overrides, **params}), prepared, run_dir=scratch)
     mlflow.set_experiment(EXPERIMENT)
-    with mlflow.start_run(run_name=f"trial-{len(params)}", parent_run_id=parent_run_id, nested=True):
+    name = "trial " + ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
+    with mlflow.start_run(run_name=name, parent_run_id=parent_run_id, nested=True):
         mlflow.log_params(params)
-        mlflow.set_tag("data_fingerprint", Corpus.load(corpus).fingerprint["sha256"])
+        mlflow.set_tag("data_fingerprint", prepared.fingerprint["sha256"])
         mlflow.log_metric("best_val_score", result.best_score)
         for point in result.history:
             mlflow.log_metric("val_score", point["score"], step=int(point["epoch"] * 100))
@@ -158,16 +160,16 @@ def trial(profile: str, overrides: dict, params: dict, corpus: Path, scratch: Pa
 @step
 def pick_best(overrides: dict, results: list[dict], parent_run_id: str) -> dict:
     """The overrides with the best trial's parameters; the choice is logged on the parent run, which it closes."""
-    import mlflow
+    from training.registry import client
 
     if not results:
         raise TellerError("the sweep ran no trials", None, "give at least one trial")
     best = max(results, key=lambda r: r["score"])
-    client = mlflow.MlflowClient()
+    tracking = client()
     for key, value in best["params"].items():
-        client.log_param(parent_run_id, f"best_{key}", value)
-    client.log_metric(parent_run_id, "best_val_score", best["score"])
-    client.set_terminated(parent_run_id)
+        tracking.log_param(parent_run_id, f"best_{key}", value)
+    tracking.log_metric(parent_run_id, "best_val_score", best["score"])
+    tracking.set_terminated(parent_run_id)
     return {**overrides, **best["params"]}
 
 

@@ -149,6 +149,13 @@ def build(settings: TellerSettings, bundle: Path):
     )
 
 
+def app_builder(args: dict | None = None):
+    """The application for a Ray Serve config file (KubeRay RayService `import_path: serving.app:app_builder`)."""
+    from serving.runtime import resolve_bundle
+
+    return build(get_settings(), resolve_bundle().path)
+
+
 def run(host: str | None = None, port: int | None = None, blocking: bool = False) -> tuple[str, str]:
     """Start local Ray on loopback and deploy the app; returns its URL and the agent token (made here if unset)."""
     import secrets

@@ -34,11 +34,9 @@ from serving.schemas import (
     FeedbackRequest,
     Taxonomy,
 )
-from teller.settings import PROJECT_ROOT, ServeSettings
+from teller.settings import ServeSettings
 from teller.store import Allocation, Complaint, Feedback, Store
 from teller.taxonomy import load_taxonomy
-
-WEB_DIST = PROJECT_ROOT / "web" / "dist"
 
 
 class Metrics:
@@ -307,8 +305,8 @@ def create_app(backends: Backends, store: Store, settings: ServeSettings, memory
     def prometheus() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    if (WEB_DIST / "index.html").is_file():  # the single-page app, once `npm run build` has produced it
-        app.mount("/", StaticFiles(directory=WEB_DIST, html=True), name="web")
+    if (settings.web_dist / "index.html").is_file():  # the single-page app, once `make web` has built it
+        app.mount("/", StaticFiles(directory=settings.web_dist, html=True), name="web")
     return app
 
 

@@ -89,6 +89,7 @@ class ServeSettings(BaseModel):
     agent_token: SecretStr | None = Field(
         None, description="Bearer token for the agent console and dashboard API; `teller serve` makes one if unset."
     )
+    web_dist: Path = Field(PROJECT_ROOT / "web" / "dist", description="The built web app, served at / when present.")
     role: Literal["champion", "canary"] = Field("champion", description="This server's model role in a rollout.")
     traffic_percent: int = Field(100, ge=0, le=100, description="Share of traffic the rollout sends to this server.")
 

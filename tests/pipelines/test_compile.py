@@ -38,9 +38,10 @@ def test_pipeline_compiles_with_its_steps_on_one_image(name, tmp_path):
     assert set(ir["root"]["dag"]["tasks"]) == STEPS[name]
     executors = ir["deploymentSpec"]["executors"].values()
     assert {e["container"]["image"] for e in executors} == {get_settings().pipelines.image}
-    for executor in executors:  # every step declares what it needs from the cluster
+    for executor in executors:  # every step declares what it needs and installs nothing when it starts
         resources = executor["container"]["resources"]
         assert resources["resourceCpuRequest"] and resources["resourceMemoryLimit"]
+        assert "pip install" not in " ".join(executor["container"]["command"])
 
 
 def test_train_eval_parameters_outputs_and_gpu_request(tmp_path):

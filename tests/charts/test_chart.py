@@ -1,0 +1,168 @@
+"""The Helm chart renders for every target, lints clean, and every object validates: built-in kinds against
+Kubernetes 1.31 (strict), InferenceService and RayService against their CRD schemas."""
+
+from __future__ import annotations
+
+import base64
+from functools import cache
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "teller"
+SCHEMAS = ROOT.parent / "shared" / "k8s-schemas"
+CRDS = {
+    ("serving.kserve.io/v1beta1", "InferenceService"): "serving.kserve.io_inferenceservices.yaml",
+    ("ray.io/v1", "RayService"): "ray.io_rayservices.yaml",
+}
+TARGETS = {
+    "default": {},
+    "kind": yaml.safe_load((CHART / "values-kind.yaml").read_text()),
+    "eks": yaml.safe_load((CHART / "values-eks.yaml").read_text()),
+    "eks-canary-ray": yaml.safe_load((CHART / "values-eks.yaml").read_text())
+    | {"rollout": {"deploymentMode": "Serverless", "canaryPercent": 10}, "ray": {"enabled": True}},
+}
+
+
+def render(values: dict) -> list[dict]:
+    from helm_python import Chart
+
+    rendered = Chart.load(str(CHART)).render(values, name="teller", namespace="teller")
+    docs = []
+    for name, text in rendered.items():
+        if name.endswith(".yaml"):
+            docs += [d for d in yaml.safe_load_all(text) if d]
+    return docs
+
+
+@cache
+def crd_schema(filename: str) -> dict:
+    crd = yaml.safe_load((SCHEMAS / filename).read_text())
+    (served,) = [v for v in crd["spec"]["versions"] if v.get("storage")]
+    return served["schema"]["openAPIV3Schema"]
+
+
+def kinds(docs: list[dict], kind: str) -> list[dict]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def pod_specs(docs: list[dict]) -> list[dict]:
+    """Every pod template: predictor, StatefulSet, Ray head and worker groups."""
+    specs = [d["spec"]["predictor"] for d in kinds(docs, "InferenceService")]
+    specs += [d["spec"]["template"]["spec"] for d in kinds(docs, "StatefulSet")]
+    for ray in kinds(docs, "RayService"):
+        cluster = ray["spec"]["rayClusterConfig"]
+        specs += [cluster["headGroupSpec"]["template"]["spec"]]
+        specs += [w["template"]["spec"] for w in cluster["workerGroupSpecs"]]
+    return specs
+
+
+def test_chart_lints_clean():
+    from helm_python import lint
+
+    result = lint(str(CHART))
+    assert result["errors"] == [] and all(m["severity"] < 3 for m in result["messages"]), result
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_every_object_validates(target):
+    docs = render(TARGETS[target])
+    assert kinds(docs, "InferenceService")
+    for doc in docs:
+        key = (doc["apiVersion"], doc["kind"])
+        if key in CRDS:
+            jsonschema.validate(doc, crd_schema(CRDS[key]))
+        else:
+            kubernetes_validate.validate(doc, "1.31.0", strict=True)
+
+
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_no_container_runs_as_root_or_carries_an_inline_secret(target):
+    docs = render(TARGETS[target])
+    for spec in pod_specs(docs):
+        assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] != 0
+        for container in spec["containers"]:
+            assert container["securityContext"]["allowPrivilegeEscalation"] is False
+            assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+            for env in container.get("env", []):
+                secret_like = any(w in env["name"] for w in ("PASSWORD", "TOKEN", "DATABASE_URL"))
+                assert not secret_like or "valueFrom" in env or "$(POSTGRES_PASSWORD)" in env.get("value", ""), env
+    for secret in kinds(docs, "Secret"):  # chart-made secrets are random, never from values
+        for value in secret["data"].values():
+            assert len(base64.b64decode(value)) == 32
+
+
+def test_canary_percent_and_release_propagate():
+    docs = render({"model": {"version": "20261201.090000"}, "rollout": {"canaryPercent": 10}})
+    (isvc,) = kinds(docs, "InferenceService")
+    predictor = isvc["spec"]["predictor"]
+    assert predictor["canaryTrafficPercent"] == 10
+    assert [u["uri"] for u in predictor["storageUris"]] == [
+        "s3://teller-models/releases/20261201.090000/bundle",
+        "s3://teller-models/releases/20261201.090000/kb",
+    ]
+    assert isvc["metadata"]["labels"]["teller.bank/model-version"] == "20261201.090000"
+    env = {e["name"]: e.get("value") for e in predictor["containers"][0]["env"]}
+    assert env["TELLER_SERVE__ROLE"] == "canary" and env["TELLER_SERVE__TRAFFIC_PERCENT"] == "10"
+    (full,) = kinds(render({}), "InferenceService")
+    assert "canaryTrafficPercent" not in full["spec"]["predictor"]
+    promoted = kinds(render({"rollout": {"canaryPercent": 100}}), "InferenceService")[0]["spec"]["predictor"]
+    assert {e["name"]: e.get("value") for e in promoted["containers"][0]["env"]}["TELLER_SERVE__ROLE"] == "champion"
+
+
+def test_gpu_requests_only_when_enabled():
+    for target in ("default", "kind"):
+        (isvc,) = kinds(render(TARGETS[target]), "InferenceService")
+        container = isvc["spec"]["predictor"]["containers"][0]
+        assert "nvidia.com/gpu" not in container["resources"]["limits"]
+        assert "gpu" not in container["image"] and "nodeSelector" not in isvc["spec"]["predictor"]
+    (isvc,) = kinds(render(TARGETS["eks"]), "InferenceService")
+    predictor = isvc["spec"]["predictor"]
+    container = predictor["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == 1 and "teller-serving-gpu" in container["image"]
+    assert predictor["tolerations"][0]["key"] == "nvidia.com/gpu" and predictor["nodeSelector"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["TELLER_SERVE__CLASSIFIER_GPUS"] == "1"
+
+
+def test_targets_differ_where_they_should():
+    kind, eks = render(TARGETS["kind"]), render(TARGETS["eks"])
+    assert kinds(kind, "Ingress")[0]["spec"]["ingressClassName"] == "nginx" and not kinds(eks, "Ingress")
+    assert kinds(kind, "StatefulSet") and not kinds(eks, "StatefulSet")  # EKS: external database via Secret
+    (eks_sa,) = kinds(eks, "ServiceAccount")
+    assert eks_sa["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].startswith("arn:aws:iam::")
+    (isvc,) = kinds(eks, "InferenceService")
+    db = next(e for e in isvc["spec"]["predictor"]["containers"][0]["env"] if e["name"] == "TELLER_SERVE__DATABASE_URL")
+    assert db["valueFrom"]["secretKeyRef"] == {"name": "teller-audit-db", "key": "url"}
+    assert kinds(eks, "PodDisruptionBudget") and kinds(eks, "NetworkPolicy")
+    raw = kinds(kind, "InferenceService")[0]["metadata"]["annotations"]
+    assert (
+        raw["serving.kserve.io/deploymentMode"] == "RawDeployment" and raw["serving.kserve.io/autoscalerClass"] == "hpa"
+    )
+
+
+def test_probes_point_at_health_and_readiness():
+    (isvc,) = kinds(render({}), "InferenceService")
+    container = isvc["spec"]["predictor"]["containers"][0]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"rollout": {"canaryPercent": 150}}, "maximum"),
+        ({"image": {"repository": "x", "tag": "latest"}}, "/image/tag"),
+        ({"replicas": 3}, "additional properties"),
+        ({"rollout": {"deploymentMode": "RawDeployment", "canaryPercent": 10}}, "needs rollout.deploymentMode"),
+        ({"database": {"postgres": {"enabled": False}}}, "database.existingSecret is required"),
+        ({"ingress": {"enabled": True}}, "ingress.enabled is for RawDeployment"),
+    ],
+)
+def test_bad_values_fail_with_a_message(values, message):
+    with pytest.raises(Exception, match=message):
+        render(values)

@@ -150,7 +150,10 @@ def build(settings: TellerSettings, bundle: Path):
 
 
 def app_builder(args: dict | None = None):
-    """The application for a Ray Serve config file (KubeRay RayService `import_path: serving.app:app_builder`)."""
+    """The application for a Ray Serve config file (KubeRay RayService `import_path: serving.app:app_builder`).
+
+    Ray Serve passes the config's `args`; Teller takes its settings from the environment instead.
+    """
     from serving.runtime import resolve_bundle
 
     return build(get_settings(), resolve_bundle().path)

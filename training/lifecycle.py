@@ -147,20 +147,19 @@ class Prepared:
     corpus: Corpus
     split_dir: Path
     heldout: dict[str, Path]
-    sources: dict[str, dict]
 
 
 def prepare(config: TrainConfig) -> Prepared:
     """Validate the sources, then load, mask and split them; fail on leakage; save the splits and held-out files."""
     settings = get_settings()
     taxonomy = load_taxonomy()
-    sources = validate_sources(config.data, taxonomy)
+    validate_sources(config.data, taxonomy)
     corpus = build_corpus(config.data, taxonomy)
     corpus.fingerprint["overlap_with_train"] = check_corpus(corpus)
     split_dir = settings.data_dir / "corpus" / corpus.fingerprint["sha256"][:12]
     corpus.save(split_dir)
     heldout = write_heldout(corpus, settings.data_dir / "heldout")
-    return Prepared(corpus, split_dir, heldout, sources)
+    return Prepared(corpus, split_dir, heldout)
 
 
 def fit(config: TrainConfig, corpus: Corpus, resume: bool = False, run_dir: Path | None = None) -> TrainResult:

@@ -164,37 +164,27 @@ def publish_kb(kb: Input[Artifact], target: str) -> str:
 
 
 @component
-def open_sweep(tracking_uri: str) -> str:
-    """The parent MLflow run the sweep's trials log under; returns its run id."""
-    from pipelines.steps import open_sweep as open_run
-    from pipelines.steps import use_tracking
+def sweep_trial(profile: str, overrides: dict, trial: dict, corpus: Input[Dataset], gpus: int) -> dict:
+    """Train one hyperparameter set; returns the set, its validation score and history (logged by pick_best).
 
-    use_tracking(tracking_uri)
-    return open_run()
-
-
-@component
-def sweep_trial(
-    profile: str, overrides: dict, trial: dict, corpus: Input[Dataset], parent_run_id: str, tracking_uri: str
-) -> dict:
-    """Train one hyperparameter set and log it as a child run; returns the set and its validation score."""
+    `gpus` is what the step requested; as an input it also reaches the loop's scope.
+    """
     import tempfile
     from pathlib import Path
 
     from pipelines.steps import trial as run_trial
-    from pipelines.steps import use_tracking
 
-    use_tracking(tracking_uri)
     with tempfile.TemporaryDirectory() as scratch:
-        score = run_trial(profile, overrides, trial, Path(corpus.path), Path(scratch), parent_run_id)
-    return {"params": trial, "score": score}
+        return run_trial(profile, overrides, trial, Path(corpus.path), Path(scratch)) | {"gpus": gpus}
 
 
 @component
-def pick_best(overrides: dict, results: List[dict], parent_run_id: str, tracking_uri: str) -> dict:  # noqa: UP006
-    """The overrides of the best trial (highest validation score), recorded on the sweep's parent run."""
+def pick_best(overrides: dict, results: List[dict], corpus: Input[Dataset], tracking_uri: str) -> dict:  # noqa: UP006
+    """Log the sweep to MLflow (a parent run, a child run per trial) and return the best trial's overrides."""
+    from pathlib import Path
+
     from pipelines.steps import pick_best as pick
     from pipelines.steps import use_tracking
 
     use_tracking(tracking_uri)
-    return pick(overrides, results, parent_run_id)
+    return pick(overrides, results, Path(corpus.path))

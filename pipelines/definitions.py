@@ -120,30 +120,16 @@ def sweep(
     tracking_uri: str = "",
 ) -> TrainEvalOutputs:
     corpus = _corpus(profile, overrides)
-    opened = _sized(c.open_sweep(tracking_uri=tracking_uri), "light")
-    opened.set_caching_options(False)
     with dsl.ParallelFor(trials, parallelism=2) as trial:
         tried = _sized(
-            c.sweep_trial(
-                profile=profile,
-                overrides=overrides,
-                trial=trial,
-                corpus=corpus,
-                parent_run_id=opened.output,
-                tracking_uri=tracking_uri,
-            ),
-            "train",
+            c.sweep_trial(profile=profile, overrides=overrides, trial=trial, corpus=corpus, gpus=gpus), "train"
         )
         tried.set_accelerator_type(get_settings().pipelines.gpu_resource).set_accelerator_limit(gpus)
     best = _sized(
-        c.pick_best(
-            overrides=overrides,
-            results=dsl.Collected(tried.output),
-            parent_run_id=opened.output,
-            tracking_uri=tracking_uri,
-        ),
+        c.pick_best(overrides=overrides, results=dsl.Collected(tried.output), corpus=corpus, tracking_uri=tracking_uri),
         "light",
     )
+    best.set_caching_options(False)
     return _model_steps(profile, best.output, corpus, gpus, margin, tracking_uri)
 
 

@@ -124,52 +124,37 @@ def gate(version: str, margin: float) -> tuple[bool, str]:
 
 
 @step
-def open_sweep() -> str:
-    """Open the sweep's parent MLflow run (its trials are child runs); returns the run id."""
-    import mlflow
-
-    from training.registry import EXPERIMENT, client
-
-    tracking = client()
-    experiment = mlflow.set_experiment(EXPERIMENT)
-    return tracking.create_run(experiment.experiment_id, run_name="sweep", tags={"teller.sweep": "true"}).info.run_id
-
-
-@step
-def trial(profile: str, overrides: dict, params: dict, corpus: Path, scratch: Path, parent_run_id: str) -> float:
-    """Train one hyperparameter set on the prepared corpus; log it as a child run; return its validation score."""
-    import mlflow
-
+def trial(profile: str, overrides: dict, params: dict, corpus: Path, scratch: Path) -> dict:
+    """Train one hyperparameter set on the prepared corpus; returns the set, its validation score and history."""
     from training.lifecycle import fit
-    from training.registry import EXPERIMENT, client
 
-    client()
-    prepared = Corpus.load(corpus)
-    result = fit(config_for(profile, {**overrides, **params}), prepared, run_dir=scratch)
-    mlflow.set_experiment(EXPERIMENT)
-    name = "trial " + ", ".join(f"{k}={v}" for k, v in sorted(params.items()))
-    with mlflow.start_run(run_name=name, parent_run_id=parent_run_id, nested=True):
-        mlflow.log_params(params)
-        mlflow.set_tag("data_fingerprint", prepared.fingerprint["sha256"])
-        mlflow.log_metric("best_val_score", result.best_score)
-        for point in result.history:
-            mlflow.log_metric("val_score", point["score"], step=int(point["epoch"] * 100))
-    return float(result.best_score)
+    result = fit(config_for(profile, {**overrides, **params}), Corpus.load(corpus), run_dir=scratch)
+    return {"params": params, "score": float(result.best_score), "history": result.history}
 
 
 @step
-def pick_best(overrides: dict, results: list[dict], parent_run_id: str) -> dict:
-    """The overrides with the best trial's parameters; the choice is logged on the parent run, which it closes."""
-    from training.registry import client
+def pick_best(overrides: dict, results: list[dict], corpus: Path) -> dict:
+    """Log the sweep as one MLflow parent run with a child run per trial; returns the best trial's overrides."""
+    import mlflow
+
+    from training.registry import EXPERIMENT, client
 
     if not results:
         raise TellerError("the sweep ran no trials", None, "give at least one trial")
     best = max(results, key=lambda r: r["score"])
-    tracking = client()
-    for key, value in best["params"].items():
-        tracking.log_param(parent_run_id, f"best_{key}", value)
-    tracking.log_metric(parent_run_id, "best_val_score", best["score"])
-    tracking.set_terminated(parent_run_id)
+    client()
+    mlflow.set_experiment(EXPERIMENT)
+    fingerprint = Corpus.load(corpus).fingerprint["sha256"]
+    with mlflow.start_run(run_name="sweep", tags={"teller.sweep": "true", "data_fingerprint": fingerprint}):
+        for result in results:
+            name = "trial " + ", ".join(f"{k}={v}" for k, v in sorted(result["params"].items()))
+            with mlflow.start_run(run_name=name, nested=True, tags={"data_fingerprint": fingerprint}):
+                mlflow.log_params({**result["params"], "gpus": result.get("gpus", 0)})
+                mlflow.log_metric("best_val_score", result["score"])
+                for point in result["history"]:
+                    mlflow.log_metric("val_score", point["score"], step=int(point["epoch"] * 100))
+        mlflow.log_params({f"best_{k}": v for k, v in best["params"].items()})
+        mlflow.log_metric("best_val_score", best["score"])
     return {**overrides, **best["params"]}
 
 

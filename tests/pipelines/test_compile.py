@@ -24,7 +24,7 @@ STEPS = {
     "train_eval": TRAIN_EVAL,
     "retrain_from_feedback": TRAIN_EVAL | {"export-corrections"},
     "kb_index": {"build-kb", "evaluate-kb", "publish-kb"},
-    "sweep": TRAIN_EVAL | {"open-sweep", "for-loop-1", "pick-best"},
+    "sweep": TRAIN_EVAL | {"for-loop-1", "pick-best"},
 }
 
 

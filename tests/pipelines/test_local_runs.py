@@ -65,3 +65,23 @@ def test_kb_index_builds_evaluates_and_publishes(data_dir, kb_sources, tmp_path)
     with pytest.raises(Exception, match="kb_index failed"):
         run_local("kb_index", {"sources": sources, "min_hit_at_3": 1.01, "target": str(tmp_path / "never")})
     assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.slow
+def test_sweep_trains_each_trial_and_registers_the_best(data_dir, tiny_overrides):
+    from mlflow import MlflowClient
+
+    from pipelines.runner import run_local
+    from teller.settings import get_settings
+
+    trials = [{"lr": 8e-5, "balance": "class_weights"}, {"lr": 3e-4, "balance": "upsample"}]
+    outputs = run_local("sweep", {"overrides": tiny_overrides, "trials": trials})
+    assert outputs["registered_version"] == "1" and outputs["promoted"] is True
+    tracking = MlflowClient(get_settings().tracking_uri)
+    runs = tracking.search_runs([tracking.get_experiment_by_name("teller-triage").experiment_id])
+    (sweep,) = [r for r in runs if r.info.run_name == "sweep"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == sweep.info.run_id]
+    assert sorted(c.data.params["lr"] for c in children) == ["0.0003", "8e-05"]
+    best = max(children, key=lambda c: c.data.metrics["best_val_score"])
+    (registered,) = [r for r in runs if r.data.tags.get("bundle_version") == outputs["version"]]
+    assert registered.data.params["lr"] == best.data.params["lr"]  # the final model used the best trial's values

@@ -7,23 +7,29 @@ import pytest
 from pipelines import steps
 
 
-def test_sweep_parent_run_records_the_best_trial(data_dir):
+def test_sweep_logs_a_parent_run_with_a_child_per_trial(data_dir, tmp_path):
     from mlflow import MlflowClient
 
     from teller.settings import get_settings
+    from training.corpus import Corpus
 
-    parent = steps.open_sweep()
+    corpus = tmp_path / "corpus"
+    Corpus({"train": [], "val": [], "test": []}, {"sha256": "abc123"}).save(corpus)
     results = [
-        {"params": {"lr": 8e-5, "epochs": 2}, "score": 0.61},
-        {"params": {"lr": 1.5e-4, "epochs": 3}, "score": 0.7},
+        {"params": {"lr": 8e-5, "epochs": 2}, "score": 0.61, "history": [{"epoch": 1.0, "score": 0.61}]},
+        {"params": {"lr": 1.5e-4, "epochs": 3}, "score": 0.7, "history": [{"epoch": 1.0, "score": 0.7}]},
     ]
-    best = steps.pick_best({"max_length": 64, "epochs": 1}, results, parent)
+    best = steps.pick_best({"max_length": 64, "epochs": 1}, results, corpus)
     assert best == {"max_length": 64, "epochs": 3, "lr": 1.5e-4}  # the trial's values win over the base overrides
-    run = MlflowClient(get_settings().tracking_uri).get_run(parent)
-    assert run.data.params == {"best_lr": "0.00015", "best_epochs": "3"}
-    assert run.data.metrics["best_val_score"] == 0.7 and run.info.status == "FINISHED"
+    tracking = MlflowClient(get_settings().tracking_uri)
+    runs = tracking.search_runs([tracking.get_experiment_by_name("teller-triage").experiment_id])
+    (parent,) = [r for r in runs if r.info.run_name == "sweep"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert parent.data.params == {"best_lr": "0.00015", "best_epochs": "3"}
+    assert parent.data.metrics["best_val_score"] == 0.7 and parent.data.tags["data_fingerprint"] == "abc123"
+    assert sorted(c.data.metrics["best_val_score"] for c in children) == [0.61, 0.7]
     with pytest.raises(SystemExit, match="error: the sweep ran no trials"):
-        steps.pick_best({}, [], parent)
+        steps.pick_best({}, [], corpus)
 
 
 def test_corrections_leave_the_audit_store_as_a_training_source(data_dir, tmp_path):
@@ -54,18 +60,9 @@ def test_corrections_leave_the_audit_store_as_a_training_source(data_dir, tmp_pa
 
 
 @pytest.mark.slow
-def test_a_sweep_trial_trains_and_logs_a_child_run(data_dir, tiny_overrides, tmp_path):
-    from mlflow import MlflowClient
-
-    from teller.settings import get_settings
-
+def test_a_sweep_trial_trains_on_the_prepared_corpus(data_dir, tiny_overrides, tmp_path):
     facts = steps.prepare("quick", tiny_overrides, tmp_path / "corpus")
-    parent = steps.open_sweep()
-    score = steps.trial("quick", tiny_overrides, {"lr": 1e-4}, tmp_path / "corpus", tmp_path / "run", parent)
-    assert 0 < score <= 1
-    tracking = MlflowClient(get_settings().tracking_uri)
-    (child,) = tracking.search_runs(
-        [tracking.get_run(parent).info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'"
-    )
-    assert child.data.params == {"lr": "0.0001"} and child.data.metrics["best_val_score"] == score
-    assert child.data.tags["data_fingerprint"] == facts["sha256"]
+    result = steps.trial("quick", tiny_overrides, {"lr": 1e-4}, tmp_path / "corpus", tmp_path / "run")
+    assert result["params"] == {"lr": 1e-4} and 0 < result["score"] <= 1
+    assert result["history"] and result["history"][-1]["epoch"] == 1.0
+    assert facts["sha256"] and (tmp_path / "run" / "best.pt").is_file()

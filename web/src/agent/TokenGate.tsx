@@ -1,5 +1,5 @@
 import { type FormEvent, useState } from "react";
-import { api, ApiError } from "../api/client";
+import { api, ApiError, errorMessage } from "../api/client";
 import { buttonClass, ErrorAlert, inputClass } from "../components/ui";
 
 /** Asks staff for the agent token and checks it against the API; the token is kept in memory only. */
@@ -19,9 +19,7 @@ export function TokenGate({ onToken }: { onToken: (token: string) => void }) {
       setError(
         err instanceof ApiError && err.status === 401
           ? "That token was not accepted. Use the agent token `teller serve` printed."
-          : err instanceof Error
-            ? err.message
-            : "Something went wrong.",
+          : errorMessage(err),
       );
     } finally {
       setChecking(false);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { mockFetch } from "../test/fetch";
-import { api, ApiError, confidence } from "./client";
+import { api, ApiError, confidence, errorMessage } from "./client";
 
 afterEach(() => vi.unstubAllGlobals());
 
@@ -36,6 +36,11 @@ describe("api client", () => {
     expect(error).toBeInstanceOf(ApiError);
     expect((error as ApiError).status).toBe(0);
     expect((error as ApiError).message).toMatch(/can't be reached/);
+  });
+
+  it("shows people the API's messages, never a raw script error", () => {
+    expect(errorMessage(new ApiError(422, "text 0 is blank"))).toBe("text 0 is blank");
+    expect(errorMessage(new SyntaxError("Unexpected token < in JSON"))).toBe("Something went wrong. Please try again.");
   });
 
   it("reads the routing confidence of a decision", () => {

@@ -53,6 +53,11 @@ async function request<T>(path: string, init: RequestInit = {}, token?: string):
   return (await response.json()) as T;
 }
 
+/** What to tell the user about a failed call: the API's own message, never a raw script error. */
+export function errorMessage(err: unknown): string {
+  return err instanceof ApiError ? err.message : "Something went wrong. Please try again.";
+}
+
 const post = (body: unknown): RequestInit => ({ method: "POST", body: JSON.stringify(body) });
 
 export const api = {

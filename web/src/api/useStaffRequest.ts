@@ -1,5 +1,5 @@
 import { useCallback } from "react";
-import { ApiError } from "./client";
+import { ApiError, errorMessage } from "./client";
 
 /** Wraps staff API calls: a 401 signs the user out, other failures become a message. */
 export function useStaffRequest(onUnauthorized: () => void, setError: (message: string | null) => void) {
@@ -11,7 +11,7 @@ export function useStaffRequest(onUnauthorized: () => void, setError: (message: 
         return result;
       } catch (err) {
         if (err instanceof ApiError && err.status === 401) onUnauthorized();
-        setError(err instanceof Error ? err.message : "Something went wrong.");
+        setError(errorMessage(err));
         return undefined;
       }
     },

@@ -1,5 +1,5 @@
 import { type FormEvent, useEffect, useRef, useState } from "react";
-import { api, ApiError, type ChatResponse } from "../api/client";
+import { api, errorMessage, type ChatResponse } from "../api/client";
 import { Badge, buttonClass, ErrorAlert, humanise, inputClass } from "../components/ui";
 import { HANDOFF_MESSAGES } from "./handoff";
 import { Sources } from "./Sources";
@@ -41,7 +41,7 @@ export function ChatPanel() {
     } catch (err) {
       setTurns((t) => t.filter((turn) => turn.id !== id));
       setDraft(message); // nothing typed is lost: the message goes back into the box to retry
-      setError(err instanceof ApiError ? err.message : "Something went wrong. Please try again.");
+      setError(errorMessage(err));
     } finally {
       setWaiting(false);
     }

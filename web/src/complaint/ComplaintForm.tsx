@@ -1,5 +1,5 @@
 import { type FormEvent, useState } from "react";
-import { api, ApiError, type ComplaintDecision } from "../api/client";
+import { api, errorMessage, type ComplaintDecision } from "../api/client";
 import { buttonClass, ErrorAlert, humanise, inputClass } from "../components/ui";
 
 const PRODUCTS = [
@@ -33,7 +33,7 @@ export function ComplaintForm() {
       setFiled(await api.fileComplaint({ narrative, product: product || null, channel: "web" }));
       setNarrative("");
     } catch (err) {
-      setError(err instanceof ApiError ? err.message : "Something went wrong. Please try again.");
+      setError(errorMessage(err));
     } finally {
       setSending(false);
     }

@@ -6,6 +6,7 @@ import csv
 import gzip
 import os
 import random
+import socket
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,13 @@ from tests.kb_fixtures import SHARED, answerer, kb_sources, small_kb  # noqa: F4
 CFPB = SHARED / "cfpb" / "complaints.csv.gz"
 BANKING77 = SHARED / "banking77" / "train.csv"
 CLINC150 = SHARED / "clinc150" / "data_train_val.json"
+
+
+def free_port() -> int:
+    """A loopback port nothing is listening on, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def sample_rows(path: Path, n: int, seed: int = 7, where=None) -> tuple[list[str], list[dict]]:

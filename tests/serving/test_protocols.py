@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import pytest
 from kserve.protocol.infer_type import InferInput, InferRequest, InferResponse
 
 from teller.store import Complaint
+from tests.conftest import free_port
 from tests.serving.test_gateway import NARRATIVE, PII
 
 NARRATIVES = ["The collector keeps calling about a debt I paid.", "My mortgage payment was applied late."]
@@ -78,15 +78,9 @@ def test_explain_attributes_masked_words(client):
     assert v1["explanations"][0]["label"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_kserve_model_server_serves_v1_and_v2(tiny_bundle, tmp_path):
-    http_port, grpc_port = _free_port(), _free_port()
+    http_port, grpc_port = free_port(), free_port()
     command = [sys.executable, "-m", "serving.kserve_server", "--http_port", str(http_port)]
     command += ["--grpc_port", str(grpc_port), "--bundle", str(Path(tiny_bundle["bundle"]))]
     log = (tmp_path / "kserve.log").open("w")

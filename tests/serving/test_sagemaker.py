@@ -4,7 +4,6 @@ container contract (`serve`, GET /ping, POST /invocations on the SageMaker paths
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import boto3
@@ -13,6 +12,7 @@ import pytest
 from botocore.stub import Stubber
 
 from serving.sagemaker import CONTAINER_ENV, EndpointSpec, deploy
+from tests.conftest import free_port
 
 SPEC = EndpointSpec(
     endpoint="teller",
@@ -151,9 +151,6 @@ def test_container_contract_runs_locally(tiny_bundle, small_kb, tmp_path):
     model_dir = tmp_path / "opt" / "ml" / "model"
     shutil.copytree(tiny_bundle["bundle"], model_dir / "bundle")
     shutil.copytree(small_kb.path, model_dir / "kb")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = CONTAINER_ENV | {
         "TELLER_SERVE__HOST": "127.0.0.1",
         "TELLER_SERVE__BUNDLE": str(model_dir / "bundle"),
@@ -161,7 +158,7 @@ def test_container_contract_runs_locally(tiny_bundle, small_kb, tmp_path):
         "TELLER_DATA_DIR": str(tmp_path / "data"),
         "TELLER_SERVE__DATABASE_URL": f"sqlite:///{tmp_path / 'audit.db'}",
     }
-    with teller_serve(port, tmp_path / "serve.log", env) as url, httpx.Client(base_url=url, timeout=60) as http:
+    with teller_serve(free_port(), tmp_path / "serve.log", env) as url, httpx.Client(base_url=url, timeout=60) as http:
         assert http.get("/ping").json() == {"status": "healthy"}
         as_json = http.post("/invocations", json={"instances": [{"narrative": "A collector calls me every day."}]})
         assert as_json.status_code == 200, as_json.text

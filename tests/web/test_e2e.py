@@ -12,16 +12,12 @@ from pathlib import Path
 import pytest
 
 from teller.settings import PROJECT_ROOT
+from tests.conftest import free_port
 
 WEB = PROJECT_ROOT / "web"
 SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
 TOKEN = "e2e-agent-token"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow

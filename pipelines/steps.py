@@ -61,7 +61,8 @@ def prepare(profile: str, overrides: dict, out: Path, corrections: Path | None =
     """Mask and split the data (leakage-checked) into `out`; returns its fingerprint and split sizes."""
     from training.lifecycle import prepare as prepare_corpus
 
-    prepared = prepare_corpus(config_for(profile, overrides, corrections))
+    # validate-data already read the base sources; a bad corrections file still fails inside the loader
+    prepared = prepare_corpus(config_for(profile, overrides, corrections), validated=True)
     shutil.copytree(prepared.split_dir, out, dirs_exist_ok=True)
     sizes = {name: float(len(rows)) for name, rows in prepared.corpus.splits.items()}
     return {"sha256": prepared.corpus.fingerprint["sha256"], **sizes}
@@ -196,10 +197,10 @@ def evaluate_kb(kb: Path, min_hit_at_3: float) -> dict[str, float]:
 @step
 def publish_kb(kb: Path, target: str) -> str:
     """Copy the KB into `target` (the directory servers read, swapped atomically); returns its version."""
-    from rag.index import KnowledgeBase
+    from rag.index import Manifest
     from teller.io import atomic_path
 
-    version = KnowledgeBase(kb).version
+    version = Manifest.read(kb).version
     if target:
         with atomic_path(Path(target)) as tmp:
             shutil.copytree(kb, tmp)

@@ -51,6 +51,14 @@ class Manifest(BaseModel):
     abstain_threshold: float = Field(description="Relevance below which answers hand off to a human.")
     calibration: dict = Field(default_factory=dict, description="How the threshold was chosen.")
 
+    @classmethod
+    def read(cls, kb_dir: Path) -> Manifest:
+        """The manifest of a built KB directory, without loading its index."""
+        path = Path(kb_dir) / "manifest.json"
+        if not path.is_file():
+            raise TellerError("no knowledge base here", str(kb_dir), "build one with `teller kb build`")
+        return cls.model_validate_json(path.read_text())
+
 
 @dataclass(frozen=True)
 class Passage:
@@ -196,9 +204,7 @@ class KnowledgeBase:
         from langchain_community.vectorstores import FAISS
 
         self.path = Path(path)
-        if not (self.path / "manifest.json").is_file():
-            raise TellerError("no knowledge base here", str(self.path), "build one with `teller kb build`")
-        self.manifest = Manifest.model_validate_json((self.path / "manifest.json").read_text())
+        self.manifest = Manifest.read(self.path)
         self.entries = {e["id"]: KBEntry.model_validate(e) for e in read_jsonl(self.path / "entries.jsonl")}
         self.embeddings = embeddings or MiniLMEmbeddings()
         # The docstore is a pickle: only load KB directories this installation built.

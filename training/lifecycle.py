@@ -149,11 +149,13 @@ class Prepared:
     heldout: dict[str, Path]
 
 
-def prepare(config: TrainConfig) -> Prepared:
-    """Validate the sources, then load, mask and split them; fail on leakage; save the splits and held-out files."""
+def prepare(config: TrainConfig, validated: bool = False) -> Prepared:
+    """Validate the sources (unless a pipeline step already did), then load, mask and split them; fail on leakage;
+    save the splits and held-out files."""
     settings = get_settings()
     taxonomy = load_taxonomy()
-    validate_sources(config.data, taxonomy)
+    if not validated:
+        validate_sources(config.data, taxonomy)
     corpus = build_corpus(config.data, taxonomy)
     corpus.fingerprint["overlap_with_train"] = check_corpus(corpus)
     split_dir = settings.data_dir / "corpus" / corpus.fingerprint["sha256"][:12]

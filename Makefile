@@ -58,9 +58,10 @@ serve: web
 loadtest: $(STAMP)
 	$(BIN)/python loadtests/run.py --users 10 --duration 60
 
-## test: install and run the whole suite: lint, web unit tests (Vitest), Python tests and browser tests (Playwright)
+## test: install and run the whole suite: lint, import layering, web unit tests (Vitest), Python and browser tests
 test: web $(CHROMIUM)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	cd web && npm test
 	$(BIN)/python -m pytest
 
@@ -75,5 +76,6 @@ kb: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+## clean: remove what builds and tests leave (var/ holds runs, artifacts, reports, screenshots, browser traces)
 clean:
-	rm -rf var .pytest_cache web/dist web/test-results
+	rm -rf var .pytest_cache .import_linter_cache web/dist web/test-results

@@ -9,18 +9,61 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-from serving.process import teller_serve
-from teller.errors import TellerError
-
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+
+
+class ServerError(Exception):
+    """The server under test did not start; the message names its log."""
+
+
+@contextmanager
+def teller_serve(port: int, log: Path, timeout_s: float = 300) -> Iterator[str]:
+    """Run `teller serve` as a child process until the block ends; yields its URL once /readyz answers.
+
+    The load test talks to Teller over HTTP only, so it starts the installed command, not the package.
+    """
+    url = f"http://127.0.0.1:{port}"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [str(BIN / "teller"), "serve", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT, env=os.environ
+        )
+        try:
+            _wait_ready(url, server, log, timeout_s)
+            yield url
+        finally:
+            server.send_signal(signal.SIGINT)  # lets Ray stop the processes it started
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+def _wait_ready(url: str, server: subprocess.Popen, log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise ServerError(f"{log}: teller serve exited with {server.returncode}\nFix: read this server log")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(2)
+    raise ServerError(f"{log}: {url} was not ready within {timeout_s:.0f} s\nFix: read the server log")
 
 
 def stage_split(metrics: str) -> dict[str, float]:
@@ -82,8 +125,8 @@ def main() -> None:
             locust += ["--csv", args.out / "locust"]
             subprocess.run([str(c) for c in locust], check=False)
             stages = stage_split(httpx.get(f"{url}/metrics", timeout=10).text)
-    except TellerError as exc:
-        sys.exit(f"error: {exc.message}")
+    except ServerError as exc:
+        sys.exit(f"error: {exc}")
     rows, table = summarise(args.out / "locust_stats.csv", stages, args.users, args.duration)
     (args.out / "summary.md").write_text(table)
     with (args.out / "summary.csv").open("w", newline="") as handle:

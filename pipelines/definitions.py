@@ -5,7 +5,7 @@ from typing import NamedTuple
 from kfp import dsl
 
 from pipelines import components as c
-from teller.settings import get_settings
+from teller.settings import PROMOTE_MARGIN, get_settings
 
 
 class TrainEvalOutputs(NamedTuple):
@@ -13,9 +13,6 @@ class TrainEvalOutputs(NamedTuple):
     registered_version: str
     promoted: bool
     reason: str
-
-
-DEFAULT_MARGIN = 0.005
 
 
 def _sized(task: dsl.PipelineTask, kind: str) -> dsl.PipelineTask:
@@ -65,7 +62,7 @@ def train_eval(
     profile: str = "quick",
     overrides: dict = {},  # noqa: B006 - KFP pipeline parameters need literal defaults
     gpus: int = 0,
-    margin: float = DEFAULT_MARGIN,
+    margin: float = PROMOTE_MARGIN,
     tracking_uri: str = "",
 ) -> TrainEvalOutputs:
     return _model_steps(profile, overrides, _corpus(profile, overrides), gpus, margin, tracking_uri)
@@ -80,7 +77,7 @@ def retrain_from_feedback(
     profile: str = "quick",
     overrides: dict = {},  # noqa: B006
     gpus: int = 0,
-    margin: float = DEFAULT_MARGIN,
+    margin: float = PROMOTE_MARGIN,
     tracking_uri: str = "",
 ) -> TrainEvalOutputs:
     exported = _sized(c.export_corrections(database_url=database_url), "light")
@@ -116,7 +113,7 @@ def sweep(
     profile: str = "quick",
     overrides: dict = {},  # noqa: B006
     gpus: int = 0,
-    margin: float = DEFAULT_MARGIN,
+    margin: float = PROMOTE_MARGIN,
     tracking_uri: str = "",
 ) -> TrainEvalOutputs:
     corpus = _corpus(profile, overrides)

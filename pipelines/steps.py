@@ -138,13 +138,12 @@ def pick_best(overrides: dict, results: list[dict], corpus: Path) -> dict:
     """Log the sweep as one MLflow parent run with a child run per trial; returns the best trial's overrides."""
     import mlflow
 
-    from training.registry import EXPERIMENT, client
+    from training.registry import use_experiment
 
     if not results:
         raise TellerError("the sweep ran no trials", None, "give at least one trial")
     best = max(results, key=lambda r: r["score"])
-    client()
-    mlflow.set_experiment(EXPERIMENT)
+    use_experiment()
     fingerprint = Corpus.load(corpus).fingerprint["sha256"]
     with mlflow.start_run(run_name="sweep", tags={"teller.sweep": "true", "data_fingerprint": fingerprint}):
         for result in results:

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import logging
 import re
-from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from teller.bundle import Bundle, load_bundle, newest_bundle
+from teller.bundle import Bundle
+from teller.bundle import resolve_bundle as resolve_bundle  # the one resolver; servers import it from here
 from teller.classifier import BundleClassifier
-from teller.settings import get_settings
 from teller.taxonomy import load_taxonomy
 
 log = logging.getLogger(__name__)
@@ -25,23 +24,6 @@ _ASKS_FOR_HUMAN = re.compile(
     r"|\b(real|live)\s+(person|agent|human)\b|\bhuman\s+agent\b",
     re.IGNORECASE,
 )
-
-
-def resolve_bundle(path: Path | None = None) -> Bundle:
-    """The bundle to serve: explicit path, else the registry's champion, else the newest local bundle."""
-    settings = get_settings()
-    if path or settings.serve.bundle:
-        return load_bundle(path or settings.serve.bundle)
-    try:
-        from mlflow import MlflowClient
-
-        version = MlflowClient(settings.tracking_uri).get_model_version_by_alias(settings.registered_model, "champion")
-        local = settings.bundles_dir / version.tags.get("bundle_version", "")
-        if (local / "bundle.json").is_file():
-            return load_bundle(local)
-    except Exception as exc:  # no registry, no champion: fall back to the newest local bundle
-        log.info("no champion in the registry (%s); serving the newest local bundle", type(exc).__name__)
-    return newest_bundle(settings.bundles_dir)
 
 
 class Decision(BaseModel):

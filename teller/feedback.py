@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from teller import cfpb
 from teller.io import atomic_path
 from teller.store import Store
 from teller.taxonomy import load_taxonomy
 
-COLUMNS = ("Complaint ID", "Date received", "Product", "Issue", "Consumer complaint narrative", "Tags", "Tags recorded")
+COLUMNS = cfpb.EXPORT_COLUMNS
 
 
 def export_feedback(store: Store, path: Path) -> int:
@@ -24,13 +25,13 @@ def export_feedback(store: Store, path: Path) -> int:
             vulnerable = decision.vulnerable if feedback.vulnerable is None else feedback.vulnerable
             writer.writerow(
                 {
-                    "Complaint ID": complaint.id,
-                    "Date received": feedback.created_at.date().isoformat(),
-                    "Product": taxonomy.teams[team].products[0],
-                    "Issue": feedback.issue or decision.issue,
-                    "Consumer complaint narrative": complaint.narrative,
-                    "Tags": taxonomy.vulnerable_tags[0] if vulnerable else "",
-                    "Tags recorded": "Yes",
+                    cfpb.COMPLAINT_ID: complaint.id,
+                    cfpb.DATE_RECEIVED: feedback.created_at.date().isoformat(),
+                    cfpb.PRODUCT: taxonomy.teams[team].products[0],
+                    cfpb.ISSUE: feedback.issue or decision.issue,
+                    cfpb.NARRATIVE: complaint.narrative,
+                    cfpb.TAGS: taxonomy.vulnerable_tags[0] if vulnerable else "",
+                    cfpb.TAGS_RECORDED: "Yes",
                 }
             )
     return len(latest)

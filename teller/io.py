@@ -14,17 +14,30 @@ from typing import Any
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary sibling path; on success it replaces `path` (file or directory) in one rename."""
+    """Yield a temporary sibling path; on success it takes the place of `path` (file or directory).
+
+    A file is swapped in one rename. A directory cannot be renamed over a full one, so the old one is renamed
+    aside, the new one in, and the old one back if that fails; only a kill between those two renames leaves
+    the old content aside, in `.<name>.*/<name>.previous`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent)) / path.name
+    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp, aside = work / path.name, work / f"{path.name}.previous"
     try:
         yield tmp
         if path.is_dir() and tmp.is_dir():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+            os.rename(path, aside)
+            try:
+                os.rename(tmp, path)
+            except BaseException:
+                os.rename(aside, path)
+                raise
+        else:
+            os.replace(tmp, path)
     finally:
-        shutil.rmtree(tmp.parent, ignore_errors=True)
+        if path.exists() or not aside.exists():  # else the restore failed too: keep the old content where it is
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from teller.errors import TellerError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROMOTE_MARGIN = 0.005  # how much a challenger must beat the champion's score by (CLI, registry and pipelines)
 
 
 class KBSource(BaseModel):
@@ -86,6 +87,9 @@ class ServeSettings(BaseModel):
     handoff_confidence: float = Field(
         0.5, ge=0, le=1, description="Intent confidence needed to hand off on topic alone."
     )
+    backend_timeout_s: float = Field(
+        30.0, gt=0, description="Longest wait for one model stage (masker, classifier, answerer) before a 503."
+    )
     agent_token: SecretStr | None = Field(
         None, description="Bearer token for the agent console and dashboard API; `teller serve` makes one if unset."
     )
@@ -139,7 +143,7 @@ class TellerSettings(BaseSettings):
     )
     registered_model: str = Field("teller-triage", description="Name of the model in the MLflow registry.")
     promote_margin: float = Field(
-        0.005, ge=0.0, description="How much a challenger must beat the champion's score by to be promoted."
+        PROMOTE_MARGIN, ge=0.0, description="How much a challenger must beat the champion's score by to be promoted."
     )
 
     rag: RagSettings = Field(default_factory=RagSettings, description="Knowledge base and chat answers.")

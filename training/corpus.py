@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from teller import cfpb
 from teller.io import read_jsonl, write_json, write_jsonl
 from teller.masking import MaskCache, Masker, model_view
 from teller.settings import get_settings
@@ -121,9 +122,9 @@ def build_corpus(config: DataConfig, taxonomy: Taxonomy, cache_path: Path | None
         stats["cfpb"] = LoadStats()
         complaints = list(iter_cfpb(config.cfpb, taxonomy, stats["cfpb"]))
         for e in complaints:
-            distributions["team"]["before"][e.raw["Product"].strip()] += 1
+            distributions["team"]["before"][e.raw[cfpb.PRODUCT].strip()] += 1
             distributions["team"]["after"][e.team] += 1
-            distributions["issue"]["before"][e.raw["Issue"].strip() or "(unknown)"] += 1
+            distributions["issue"]["before"][e.raw[cfpb.ISSUE].strip() or "(unknown)"] += 1
             distributions["issue"]["after"][e.issue or "(unknown)"] += 1
         corrected = _corrections(config, taxonomy, stats)
         replaced = {dedup_key(e.text) for e in corrected}

@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from teller import cfpb
+from teller.cfpb import NARRATIVE
 from teller.errors import DataError
 from teller.taxonomy import Taxonomy
 
-NARRATIVE = "Consumer complaint narrative"
-CFPB_REQUIRED = ("Product", "Issue", NARRATIVE)
 BANKING77_COLUMNS = ("text", "category")
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -127,14 +127,14 @@ def iter_cfpb(path: Path, taxonomy: Taxonomy, stats: LoadStats | None = None) ->
     """
     stats = stats if stats is not None else LoadStats()
     has_narrative = False
-    for row_no, row in _rows(path, CFPB_REQUIRED, "export complaints from the CFPB database with all columns"):
+    for row_no, row in _rows(path, cfpb.REQUIRED, "export complaints from the CFPB database with all columns"):
         stats.read += 1
         text = row[NARRATIVE].strip()
         if not text:
             stats.skip("empty narrative")
             continue
         has_narrative = True
-        product = row["Product"].strip()
+        product = row[cfpb.PRODUCT].strip()
         team = taxonomy.team_for_product(product)
         if team is None:
             raise DataError(
@@ -142,14 +142,14 @@ def iter_cfpb(path: Path, taxonomy: Taxonomy, stats: LoadStats | None = None) ->
                 f"{path}, row {row_no}",
                 "add the product string to a team in teller/config/taxonomy.yaml",
             )
-        recorded = row.get("Tags recorded", "Yes").strip().lower() != "no"
+        recorded = row.get(cfpb.TAGS_RECORDED, "Yes").strip().lower() != "no"
         stats.kept += 1
         yield Example(
             text=text,
             source="cfpb",
             team=team,
-            issue=taxonomy.issue_for(row["Issue"]),
-            vulnerable=taxonomy.vulnerable_for(row.get("Tags") or "", recorded),
+            issue=taxonomy.issue_for(row[cfpb.ISSUE]),
+            vulnerable=taxonomy.vulnerable_for(row.get(cfpb.TAGS) or "", recorded),
             raw=row,
         )
     if stats.read and not has_narrative:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
@@ -13,13 +14,13 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from teller.bundle import Bundle, load_bundle, newest_bundle
+from teller.bundle import CHAMPION, Bundle, load_bundle, registered_bundle
 from teller.errors import TellerError
 from teller.settings import get_settings
 
 log = logging.getLogger(__name__)
 EXPERIMENT = "teller-triage"
-CHAMPION, CHALLENGER = "champion", "challenger"
+CHALLENGER = "challenger"
 PIP_REQUIREMENTS = ["onnxruntime==1.32.0", "tokenizers", "numpy", "pydantic"]
 # The pyfunc takes a DataFrame of masked texts; MLflow's type-hint validation adds nothing here.
 warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
@@ -42,11 +43,31 @@ class BundleModel(mlflow.pyfunc.PythonModel):
 
 
 def client() -> MlflowClient:
+    """A client of the configured tracking store, also made the process's MLflow default."""
     uri = get_settings().tracking_uri
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     return MlflowClient(uri)
+
+
+def use_experiment(name: str = EXPERIMENT) -> str:
+    """Make `name` the active experiment, creating it with its artifacts under the data dir for a local store.
+
+    MLflow's default artifact root is `./mlruns` in the working directory, so a run started anywhere else
+    (a test, a pipeline step, a checkout) would leave its models there.
+    """
+    c = client()
+    found = c.get_experiment_by_name(name)
+    if found is None:
+        location = None
+        if get_settings().tracking_uri.startswith("sqlite:"):  # a tracking server chooses its own artifact store
+            location = (get_settings().data_dir / "mlartifacts").resolve().as_uri()
+        with contextlib.suppress(MlflowException):  # another process may have created it first
+            c.create_experiment(name, artifact_location=location)
+        found = c.get_experiment_by_name(name)
+    mlflow.set_experiment(experiment_id=found.experiment_id)
+    return found.experiment_id
 
 
 def _flat(prefix: str, obj) -> dict:
@@ -70,7 +91,7 @@ def log_and_register(
     """Log a training run to MLflow, register its bundle, and alias the new version `challenger`."""
     c = client()
     name = get_settings().registered_model
-    mlflow.set_experiment(EXPERIMENT)
+    use_experiment()
     with mlflow.start_run(run_name=f"{bundle.info.profile}-{bundle.info.version}") as run:
         mlflow.log_params({k: str(v)[:500] for k, v in _flat("", config).items()})
         mlflow.set_tags(
@@ -112,35 +133,6 @@ def _alias_version(c: MlflowClient, name: str, alias: str):
         return c.get_model_version_by_alias(name, alias)
     except MlflowException:
         return None
-
-
-def bundle_for_version(c: MlflowClient, version) -> Bundle:
-    """The local bundle of a registered version, downloading its artifacts if not already here."""
-    bundle_version = version.tags.get("bundle_version", "")
-    local = get_settings().bundles_dir / bundle_version
-    if bundle_version and local.exists():
-        return load_bundle(local)
-    target = get_settings().data_dir / "downloads" / f"{version.name}-{version.version}"
-    if not target.exists():
-        mlflow.artifacts.download_artifacts(f"models:/{version.name}/{version.version}", dst_path=str(target))
-    found = next(target.rglob("bundle.json"), None)
-    if found is None:
-        raise TellerError("registered model has no bundle", f"{version.name} v{version.version}")
-    return load_bundle(found.parent)
-
-
-def resolve_bundle(path: Path | None = None) -> Bundle:
-    """The bundle to use: an explicit path, else the registry's champion, else the latest trained one."""
-    if path:
-        return load_bundle(path)
-    try:
-        c = client()
-        champion = _alias_version(c, get_settings().registered_model, CHAMPION)
-        if champion is not None:
-            return bundle_for_version(c, champion)
-    except MlflowException as exc:
-        log.warning("registry unavailable (%s); using the latest local bundle", exc)
-    return newest_bundle(get_settings().bundles_dir)
 
 
 @dataclass
@@ -189,7 +181,7 @@ def promote(margin: float | None = None, version: str | None = None) -> GateDeci
     taxonomy = load_taxonomy()
     scores, per_head = {}, {}
     for role, mv in (("challenger", challenger), ("champion", champion)):
-        preds = predict_examples(bundle_for_version(c, mv), test, taxonomy)
+        preds = predict_examples(registered_bundle(mv), test, taxonomy)
         metrics = {h: head_metrics(p) for h, p in preds.items()}
         scores[role] = selection_score(metrics)
         per_head[role] = {h: round(m["accuracy"], 4) for h, m in metrics.items()}

@@ -7,7 +7,8 @@ export default defineConfig({
   timeout: 90_000,
   expect: { timeout: 30_000 },
   reporter: [["list"]],
-  outputDir: "test-results",
+  // traces and failure screenshots go under the repository's var/ (cleaned by `make clean`), not into web/
+  outputDir: process.env.PLAYWRIGHT_OUTPUT_DIR ?? "../var/test-results",
   use: {
     baseURL: process.env.TELLER_URL ?? "http://127.0.0.1:8000",
     trace: "retain-on-failure",

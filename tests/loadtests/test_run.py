@@ -6,6 +6,10 @@ import csv
 import importlib.util
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import free_port
+
 spec = importlib.util.spec_from_file_location("loadtest_run", Path(__file__).resolve().parents[2] / "loadtests/run.py")
 run = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(run)
@@ -41,3 +45,13 @@ def test_summary_table_from_locust_stats(tmp_path):
         "rps": 5.1,
     }
     assert "| complaints | 300 | 0 | 45 | 90 | 120 | 5.1 |" in table and "| masking | 20.0 |" in table
+
+
+def test_a_server_that_cannot_start_is_reported_with_its_log(tmp_path, monkeypatch):
+    monkeypatch.setenv("TELLER_DATA_DIR", str(tmp_path / "var"))  # no bundle there: `teller serve` exits with 2
+    monkeypatch.delenv("TELLER_SERVE__BUNDLE", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    log = tmp_path / "serve.log"
+    with pytest.raises(run.ServerError, match="exited with 2"), run.teller_serve(free_port(), log, timeout_s=120):
+        pass
+    assert "no model bundle yet" in log.read_text()

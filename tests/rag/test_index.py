@@ -11,6 +11,7 @@ from rag.entries import KBEntry
 from rag.index import KnowledgeBase, merge_exact
 from teller.errors import DataError
 from teller.settings import KBSource
+from tests.crash import crash_moving_in
 from tests.kb_fixtures import PLANTED
 
 
@@ -47,14 +48,34 @@ def test_exact_duplicates_merge_into_the_first():
     assert [e.id for e in merged] == ["faq:1", "faq:3"] and merged[0].aliases == ["faq:2"]
 
 
-def test_a_failed_rebuild_keeps_the_previous_kb(small_kb, tmp_path, data_dir):
+def test_a_bad_source_fails_before_touching_the_previous_kb(small_kb, tmp_path, data_dir):
     before = (small_kb.path / "manifest.json").read_text()
     bad = tmp_path / "bad.csv"
     bad.write_text("Question,Answer\n")
     with pytest.raises(DataError):
         build([KBSource(path=bad, format="faq")], small_kb.path)
     assert (small_kb.path / "manifest.json").read_text() == before
-    assert not [p for p in small_kb.path.parent.iterdir() if p.name.startswith(".kb.")]
+
+
+def test_a_crash_while_swapping_in_a_rebuild_keeps_the_previous_kb_served(tmp_path, data_dir, monkeypatch):
+    from rag.embeddings import MiniLMEmbeddings
+    from rag.index import build_kb
+    from rag.retrieval import Searcher
+
+    embeddings = MiniLMEmbeddings()
+    faq, out = tmp_path / "faq.csv", tmp_path / "kb"
+    faq.write_text("Question,Answer\nHow do I reset my PIN?,Use the mobile app under Cards.\n")
+    before = build_kb([KBSource(path=faq)], out, embeddings)
+    faq.write_text("Question,Answer\nHow do I close my account?,Visit a branch with photo ID.\n")
+    moves = crash_moving_in(monkeypatch, out)
+    with pytest.raises(OSError, match="simulated crash"):
+        build_kb([KBSource(path=faq)], out, embeddings)
+    assert moves, "the rebuild never reached the swap"
+    kb = KnowledgeBase(out, embeddings)
+    assert kb.version == before.version
+    (hit,) = Searcher(kb).search("reset my PIN", k=1).hits
+    assert hit.entry.title == "How do I reset my PIN?"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".kb.")] == []
 
 
 def test_version_is_a_content_hash(tmp_path, data_dir):

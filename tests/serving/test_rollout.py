@@ -89,9 +89,10 @@ def test_bad_rollouts_are_refused_before_any_patch(kube):
 
 
 def test_cli_prints_the_split(kube, monkeypatch):
+    from serving import cli as serving_cli
     from teller import cli
 
-    monkeypatch.setattr(cli, "_rollout", lambda release, namespace: Rollout(release, namespace, api=kube))
+    monkeypatch.setattr(serving_cli, "_rollout", lambda release, namespace: Rollout(release, namespace, api=kube))
     result = CliRunner().invoke(cli.app, ["rollout", "canary", "--version", "v3", "--percent", "5", "-n", "teller"])
     assert result.exit_code == 0, result.output
     assert '"canary_percent": 5' in result.output and '"model_version": "v3"' in result.output

@@ -7,9 +7,9 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from teller.bundle import load_bundle
+from teller.bundle import CHAMPION, load_bundle, resolve_bundle
 from teller.io import write_json
-from training.registry import CHALLENGER, CHAMPION, client, log_and_register, promote, resolve_bundle
+from training.registry import CHALLENGER, client, log_and_register, promote
 
 pytestmark = pytest.mark.slow
 
@@ -66,10 +66,10 @@ def test_registration_then_gate(tiny_bundle):
 
 
 def test_registered_bundle_downloads_when_not_local(tiny_bundle, tmp_path):
-    from training.registry import bundle_for_version
+    from teller.bundle import registered_bundle
 
     c = client()
     version = c.get_model_version("teller-triage", tiny_bundle["registered_version"])
     version.tags["bundle_version"] = "not-here"
-    bundle = bundle_for_version(c, version)
+    bundle = registered_bundle(version)
     assert bundle.info.version == tiny_bundle["version"] and bundle.path != load_bundle(tiny_bundle["bundle"]).path

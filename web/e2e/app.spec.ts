@@ -3,7 +3,7 @@ import { expect, type Page, test } from "@playwright/test";
 import path from "node:path";
 
 const TOKEN = process.env.TELLER_AGENT_TOKEN ?? "";
-const SHOTS = process.env.SCREENSHOT_DIR ?? "test-results/screenshots";
+const SHOTS = process.env.SCREENSHOT_DIR ?? "../var/screenshots";
 const QUESTION = process.env.TELLER_E2E_QUESTION ?? "How do I get a free copy of my credit report?";
 const NAME = "Marguerite Okonkwo";
 

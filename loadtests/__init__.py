@@ -1,0 +1,1 @@
+"""Locust scenarios and the load-test runner; they reach Teller over HTTP only (an import-linter contract)."""

@@ -1,0 +1,199 @@
+"""The model lifecycle's commands: `teller train`, `baselines`, `evaluate`, `bench` and `registry list|promote`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from teller.commands import command
+from teller.errors import TellerError
+
+app = typer.Typer()
+registry_app = typer.Typer(help="The MLflow model registry: list versions, promote a challenger.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+
+
+@app.command()
+@command
+def train(
+    profile: Annotated[str, typer.Option(help="Training profile: quick (about 10 min on 2 CPUs) or full.")] = "quick",
+    resume: Annotated[bool, typer.Option(help="Continue from the run's last checkpoint.")] = False,
+    register: Annotated[bool, typer.Option(help="Log to MLflow and register as challenger.")] = True,
+    epochs: Annotated[int | None, typer.Option(help="Override the profile's epochs.")] = None,
+    max_length: Annotated[int | None, typer.Option(help="Override the profile's tokens per text.")] = None,
+    balance: Annotated[
+        str | None, typer.Option(help="Override imbalance handling: class_weights|upsample|none.")
+    ] = None,
+    tail_tokens: Annotated[
+        int | None, typer.Option(help="Override how many of the tokens come from the end of a long text.")
+    ] = None,
+    task_batches: Annotated[
+        bool | None, typer.Option(help="Override one-task batches (--no-task-batches mixes tasks).")
+    ] = None,
+    ensemble: Annotated[
+        bool | None,
+        typer.Option(help="Override the lexical ensemble and joint team-issue decision (--no-ensemble: off)."),
+    ] = None,
+    summary: Annotated[Path | None, typer.Option(help="Also write the run summary JSON here.")] = None,
+) -> None:
+    """Build the corpus, fine-tune, export ONNX (+int8), evaluate vs baselines, report and register."""
+    from training.lifecycle import train_and_package
+    from training.train import PROFILES, profile_config
+
+    if profile not in PROFILES:
+        raise TellerError(f"unknown profile {profile!r}", "--profile", f"use one of {sorted(PROFILES)}")
+    overrides = {
+        "epochs": epochs,
+        "max_length": max_length,
+        "balance": balance,
+        "tail_tokens": tail_tokens,
+        "task_batches": task_batches,
+        "ensemble": ensemble,
+    }
+    config = profile_config(profile, **{k: v for k, v in overrides.items() if v is not None})
+    result = train_and_package(config, resume=resume, register=register)
+    _print_summary(result)
+    if summary:
+        from teller.io import write_json
+
+        write_json(summary, result)
+
+
+def _print_summary(result: dict) -> None:
+    """The run's bundle, test metrics next to the baselines', and where its report and held-out files are."""
+    typer.echo(
+        f"\nbundle {result['version']} ({result['profile']}, {result['minutes']} min, "
+        f"serving variant {result['variant']}) -> {result['bundle']}"
+    )
+    heads = list(result["test"])
+    names = ["model", *result["baselines"]]
+    typer.echo(f"{'head':<11}{'metric':<10}" + "".join(f"{n:>22}" for n in names))
+    for head in heads:
+        for metric in ("accuracy", "macro_f1", *(("recall", "precision") if head == "vulnerable" else ())):
+            values = [result["test"][head].get(metric)] + [
+                b.get(head, {}).get(metric) for b in result["baselines"].values()
+            ]
+            typer.echo(
+                f"{head:<11}{metric:<10}" + "".join(f"{v:>22.4f}" if v is not None else f"{'-':>22}" for v in values)
+            )
+    typer.echo(f"report: {result['report']}")
+    for name, path in result["heldout"].items():
+        typer.echo(f"held-out {name}: teller evaluate --data {path}")
+    if result.get("registered_version"):
+        typer.echo(f"registered version {result['registered_version']} as challenger")
+
+
+@app.command()
+@command
+def baselines(
+    corpus: Annotated[Path | None, typer.Option(help="Saved corpus dir (var/corpus/<hash>); default: newest.")] = None,
+    max_length: Annotated[int, typer.Option(help="Tokens per text for the frozen-encoder baseline.")] = 192,
+    target_recall: Annotated[float, typer.Option(help="Recall the vulnerable threshold aims for.")] = 0.65,
+) -> None:
+    """Train and score the TF-IDF and frozen-MiniLM baselines on a saved corpus's splits (JSON to stdout)."""
+    from teller.settings import get_settings
+    from teller.taxonomy import load_taxonomy
+    from training.baselines import run_baselines
+    from training.corpus import Corpus
+    from training.evaluate import round_floats
+
+    if corpus is None:
+        saved = sorted((get_settings().data_dir / "corpus").glob("*/fingerprint.json"), key=lambda p: p.stat().st_mtime)
+        if not saved:
+            raise TellerError("no saved corpus", str(get_settings().data_dir / "corpus"), "run `teller train` first")
+        corpus = saved[-1].parent
+    data = Corpus.load(corpus)
+    splits = (data.splits[s] for s in ("train", "val", "test"))
+    result = run_baselines(["tfidf", "frozen"], *splits, load_taxonomy(), target_recall, max_length)
+    summary = {
+        name: {h: {k: v for k, v in m.items() if k != "per_class"} for h, m in heads.items()}
+        for name, heads in result.items()
+    }
+    typer.echo(json.dumps({"corpus": data.fingerprint["sha256"][:12], "baselines": round_floats(summary)}))
+
+
+@app.command()
+@command
+def evaluate(
+    data: Annotated[Path, typer.Option(help="A CFPB export (.csv/.csv.gz/.zip) or a text,category CSV.")],
+    bundle: Annotated[Path | None, typer.Option(help="Bundle dir; default: champion, else latest.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Also write a Markdown + PNG report here.")] = None,
+) -> None:
+    """Score a bundle on a labelled file and print one JSON object (progress goes to stderr)."""
+    from teller.bundle import resolve_bundle
+    from training.evaluate import evaluate_file, round_floats
+
+    chosen = resolve_bundle(bundle)
+    typer.echo(f"evaluating {chosen.info.name} {chosen.info.version} on {data}", err=True)
+    summary, predictions = evaluate_file(data, chosen)
+    if report:
+        from training.report import write_report
+
+        path = write_report(
+            report, f"{chosen.info.name} {chosen.info.version} on {data.name}", summary["heads"], predictions
+        )
+        typer.echo(f"report: {path}", err=True)
+    typer.echo(json.dumps(round_floats(summary)))
+
+
+@app.command()
+@command
+def bench(
+    data: Annotated[Path, typer.Option(help="Labelled file whose texts to time (e.g. the held-out CFPB split).")],
+    bundle: Annotated[Path | None, typer.Option(help="Bundle dir; default: champion, else latest.")] = None,
+    rows: Annotated[int, typer.Option(help="How many texts to time.")] = 512,
+) -> None:
+    """Print a latency/throughput table: masking, and the classifier per ONNX variant (this machine)."""
+    from itertools import islice
+
+    from teller.bundle import resolve_bundle
+    from teller.taxonomy import load_taxonomy
+    from training.bench import bench_classifier, bench_masker, format_table
+    from training.data import iter_labelled
+    from training.evaluate import mask_examples
+
+    chosen = resolve_bundle(bundle)
+    examples = list(islice(iter_labelled(data, load_taxonomy()), rows))
+    raw = [e.text for e in examples]
+    mask_examples(examples)
+    table = [bench_masker(raw[:128]), *bench_classifier(chosen, [e.text for e in examples])]
+    typer.echo(
+        f"{chosen.info.name} {chosen.info.version}, {len(examples)} texts from {data}, "
+        f"max_length {chosen.info.max_length}, {os.cpu_count()} CPUs"
+    )
+    typer.echo(format_table(table))
+
+
+@registry_app.command("list")
+@command
+def registry_list() -> None:
+    """List registered versions with their aliases and bundle versions."""
+    from teller.settings import get_settings
+    from training.registry import client
+
+    c, name = client(), get_settings().registered_model
+    versions = c.search_model_versions(f"name='{name}'")
+    if not versions:
+        typer.echo(f"no versions of {name} in {get_settings().tracking_uri}")
+    for found in sorted(versions, key=lambda v: int(v.version)):
+        v = c.get_model_version(name, found.version)
+        aliases = ",".join(v.aliases) if v.aliases else "-"
+        typer.echo(f"{name} v{v.version}  aliases={aliases}  bundle={v.tags.get('bundle_version', '?')}")
+
+
+@registry_app.command()
+@command
+def promote(
+    margin: Annotated[float | None, typer.Option(help="Score margin the challenger must win by.")] = None,
+    version: Annotated[str | None, typer.Option(help="Version to consider (default: the challenger).")] = None,
+) -> None:
+    """Promote the challenger to champion only if it beats the champion on the same frozen test split."""
+    from training.registry import promote as gate
+
+    decision = gate(margin, version)
+    verdict = "PROMOTED" if decision.promoted else "NOT PROMOTED"
+    typer.echo(f"{verdict}: {decision.reason}")

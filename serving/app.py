@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from ray import serve
-from ray.serve.handle import DeploymentHandle
+from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
 from serving.runtime import Attribution, Decision, Intent, occlusion
 from teller.settings import TellerSettings, get_settings
@@ -89,19 +89,28 @@ class RayBackends:
         self.model_name, self.model_version = info.name, info.version
 
     async def mask(self, texts: list[str]) -> list[str]:
-        return await self._masker.mask.remote(texts)
+        return await _result(self._masker.mask.remote(texts))
 
     async def triage(self, texts: list[str]) -> list[Decision]:
-        return await self._classifier.triage.remote(texts)
+        return await _result(self._classifier.triage.remote(texts))
 
     async def intents(self, texts: list[str]) -> list[Intent]:
-        return await self._classifier.intents.remote(texts)
+        return await _result(self._classifier.intents.remote(texts))
 
     async def answer(self, question: str, topic: str | None):
-        return await self._answerer.answer.remote(question, topic)
+        return await _result(self._answerer.answer.remote(question, topic))
 
     async def explain(self, text: str, head: str) -> Attribution:
-        return await self._classifier.explain.remote(text, head)
+        return await _result(self._classifier.explain.remote(text, head))
+
+
+async def _result(response: DeploymentResponse):
+    """Await a handle call; when the caller stops waiting (the service's stage timeout), cancel it on the replica."""
+    try:
+        return await response
+    except asyncio.CancelledError:
+        response.cancel()
+        raise
 
 
 def _gateway_app():

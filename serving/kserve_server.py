@@ -1,5 +1,6 @@
-"""The triage classifier as a `kserve.Model`, for a plain KServe predictor (v1 and v2 REST, gRPC).
+"""The triage service as a `kserve.Model`, for a plain KServe predictor (v1 and v2 REST, gRPC).
 
+It calls the same `TellerService` as the gateway, so payloads are checked alike and every decision is stored.
 Run: python -m serving.kserve_server --http_port 8080 [--model_name teller-triage] [--bundle DIR]
 """
 
@@ -12,46 +13,70 @@ import kserve
 from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from serving import protocols
-from serving.runtime import Classifier, Decision, occlusion, resolve_bundle
+from serving.backends import LocalBackends
+from serving.errors import ServiceError, service_error_handler
+from serving.runtime import Classifier, Decision, resolve_bundle
+from serving.service import TellerService
+from teller.settings import get_settings
+from teller.store import Store
 
 
 class TellerTriageModel(kserve.Model):
-    """load → preprocess (parse + mask) → predict (ONNX triage) → postprocess (v1 or v2 reply); explain = occlusion."""
+    """load → preprocess (decode v1 or v2) → predict (mask, triage, store) → postprocess (v1 or v2 reply).
 
-    def __init__(self, name: str, bundle: Path | None = None) -> None:
+    explain = occlusion attributions, for callers with the agent token (`Authorization: Bearer ...`).
+    """
+
+    def __init__(self, name: str, bundle: Path | None = None, service: TellerService | None = None) -> None:
         super().__init__(name)
-        self.bundle_path = bundle
+        self.bundle_path, self.service = bundle, service
         self.ready = False
 
     def load(self) -> bool:
-        from teller.masking import Masker
+        """Build the service from settings (masker, the bundle's classifier, the audit store at the database URL)."""
+        if self.service is None:
+            from teller.masking import Masker
 
-        self.masker = Masker()
-        self.classifier = Classifier(resolve_bundle(self.bundle_path))
+            settings = get_settings()
+            backends = LocalBackends(Masker(), Classifier(resolve_bundle(self.bundle_path)), answerer=None)
+            self.service = TellerService(backends, Store(settings.database_url), settings.serve)
+        self.service.start()
         self.ready = True
         return self.ready
 
-    def preprocess(self, payload: dict | InferRequest, headers: dict | None = None) -> dict:
+    async def preprocess(self, payload: dict | InferRequest, headers: dict | None = None) -> dict:
         if isinstance(payload, InferRequest):
-            texts, request_id = [str(t) for t in payload.get_input_by_name(protocols.V2_INPUT).data], payload.id
-        else:
-            texts, request_id = protocols.v1_texts(payload), None
-        masked = [m.text for m in self.masker.mask_many(texts)]
-        return {"texts": masked, "v2": isinstance(payload, InferRequest), "id": request_id}
+            return {"texts": protocols.v2_request_texts(payload), "v2": True, "id": payload.id}
+        return {"texts": protocols.v1_texts(payload), "v2": False, "id": None}
 
-    def predict(self, batch: dict, headers: dict | None = None) -> dict:
-        return {**batch, "decisions": self.classifier.triage(batch["texts"])}
+    async def predict(self, batch: dict, headers: dict | None = None) -> dict:
+        return {**batch, "decisions": await self._service.triage_texts(batch["texts"])}
 
-    def postprocess(self, result: dict, headers: dict | None = None) -> dict | InferResponse:
+    async def postprocess(self, result: dict, headers: dict | None = None) -> dict | InferResponse:
+        if "decisions" not in result:  # an explanation passes through unchanged
+            return result
         decisions: list[Decision] = result["decisions"]
         if result["v2"]:
-            rest = protocols.v2_response(decisions, self.name, self.classifier.version, result["id"])
+            rest = protocols.v2_response(decisions, self.name, self._service.model_version, result["id"])
             return InferResponse.from_rest(rest)
         return protocols.v1_predictions(decisions)
 
-    async def explain(self, payload: dict, headers: dict | None = None) -> dict:
-        masked = [m.text for m in self.masker.mask_many(protocols.v1_texts(payload))]
-        return {"explanations": [occlusion(self.classifier, t).model_dump() for t in masked]}
+    async def explain(self, batch: dict, headers: dict | None = None) -> dict:
+        self._service.authorize(_bearer(headers))
+        return protocols.v1_explanations(await self._service.explain(batch["texts"]))
+
+    @property
+    def _service(self) -> TellerService:
+        if self.service is None:
+            raise kserve.errors.ModelNotReady(self.name, "call load() first")
+        return self.service
+
+
+def _bearer(headers: dict | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, if there is one."""
+    value = next((v for k, v in (headers or {}).items() if k.lower() == "authorization"), "")
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
 
 
 def main() -> None:
@@ -61,6 +86,8 @@ def main() -> None:
     args, _ = parser.parse_known_args()
     model = TellerTriageModel(args.model_name, args.bundle)
     model.load()
+    # The service's typed errors keep their status codes (401, 404, 413, 422, 503) on KServe's own app too.
+    kserve.model_server.app.add_exception_handler(ServiceError, service_error_handler)
     kserve.ModelServer().start([model])
 
 

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from rag.answer import Citation
 
 HandoffReason = Literal["asked_for_human", "out_of_scope", "handoff_topic", "low_confidence", "no_relevant_answer"]
+
+
+_LABEL = re.compile(r"[\w .,'()/&:+-]*")
+
+
+def _label(value: str | None) -> str | None:
+    """A short free-text label (product, channel): plain words and punctuation only; blank means not given."""
+    if value is None or not value.strip():
+        return None
+    if not _LABEL.fullmatch(value):
+        raise ValueError("use letters, digits, spaces and . , ' ( ) / & : + - only")
+    return " ".join(value.split())
+
+
+Label = Annotated[str | None, AfterValidator(_label)]
 
 
 class Strict(BaseModel):
@@ -37,8 +53,10 @@ class ChatResponse(Strict):
 
 class ComplaintRequest(Strict):
     narrative: str = Field(min_length=1, description="The consumer's complaint text.")
-    product: str | None = Field(None, max_length=200, description="Product the consumer chose, if any.")
-    channel: str | None = Field(None, max_length=50, description="web, phone, email, ...")
+    product: Label = Field(
+        None, max_length=200, description="Product the consumer chose, if any; masked like the narrative."
+    )
+    channel: Label = Field(None, max_length=50, description="web, phone, email, ...; masked like the narrative.")
 
 
 class ComplaintDecision(Strict):
@@ -106,6 +124,15 @@ class Taxonomy(Strict):
     teams: list[str]
     issues: list[str]
     queues: list[str] = Field(description="Team queues plus the specialist queue for vulnerable customers.")
+
+
+class ModelRoute(Strict):
+    """A model version in the configured rollout and the share of traffic it gets."""
+
+    role: str = Field(description="champion or canary.")
+    model_name: str
+    model_version: str
+    traffic: int = Field(description="Configured share of traffic, percent.")
 
 
 class ExplainRequest(Strict):

@@ -29,12 +29,24 @@ def classifier(tiny_bundle):
 
 
 @pytest.fixture(scope="session")
-def client(classifier, answerer, store):
+def serve_settings():
+    """Serve settings with a known agent token."""
+    return get_settings().serve.model_copy(update={"agent_token": SecretStr(AGENT_TOKEN)})
+
+
+@pytest.fixture(scope="session")
+def backends(classifier, answerer):
+    """One masker, classifier and answerer in this process, shared by every app and service the tests build."""
     from serving.backends import LocalBackends
-    from serving.gateway import create_app
     from teller.masking import Masker
 
-    settings = get_settings().serve.model_copy(update={"agent_token": SecretStr(AGENT_TOKEN)})
-    app = create_app(LocalBackends(Masker(), classifier, answerer), store, settings)
+    return LocalBackends(Masker(), classifier, answerer)
+
+
+@pytest.fixture(scope="session")
+def client(backends, store, serve_settings):
+    from serving.gateway import create_app
+
+    app = create_app(backends, store, serve_settings)
     with TestClient(app, headers={"Authorization": f"Bearer {AGENT_TOKEN}"}) as test_client:
         yield test_client

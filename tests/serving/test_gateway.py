@@ -182,17 +182,17 @@ def test_feedback_export_round_trips_into_the_training_loader(client, store, tmp
 
 
 def test_handoff_policy_leaves_unsure_intents_to_the_knowledge_base():
-    from serving.gateway import _handoff_reason
     from serving.runtime import Intent
+    from serving.service import handoff_reason
 
     def intent(topic="card", confidence=0.9, handoff=False, human=False):
         return Intent(intent="x", topic=topic, confidence=confidence, handoff_topic=handoff, asks_for_human=human)
 
-    assert _handoff_reason(intent(human=True), 0.5) == "asked_for_human"
-    assert _handoff_reason(intent("out_of_scope", 0.9, handoff=True), 0.5) == "out_of_scope"
-    assert _handoff_reason(intent("security_fraud", 0.9, handoff=True), 0.5) == "handoff_topic"
-    assert _handoff_reason(intent("out_of_scope", 0.2, handoff=True), 0.5) is None  # the KB decides
-    assert _handoff_reason(intent("card", 0.2), 0.5) is None
+    assert handoff_reason(intent(human=True), 0.5) == "asked_for_human"
+    assert handoff_reason(intent("out_of_scope", 0.9, handoff=True), 0.5) == "out_of_scope"
+    assert handoff_reason(intent("security_fraud", 0.9, handoff=True), 0.5) == "handoff_topic"
+    assert handoff_reason(intent("out_of_scope", 0.2, handoff=True), 0.5) is None  # the KB decides
+    assert handoff_reason(intent("card", 0.2), 0.5) is None
 
 
 @pytest.mark.parametrize(
@@ -203,6 +203,7 @@ def test_handoff_policy_leaves_unsure_intents_to_the_knowledge_base():
         ("post", "/api/complaints/any/feedback", {"agent_id": "a", "vulnerable": True}),
         ("post", "/api/explain", {"narrative": "My card was charged twice."}),
         ("get", "/api/dashboard", None),
+        ("post", "/v1/models/teller-triage:explain", {"instances": ["My card was charged twice."]}),
     ],
 )
 def test_agent_endpoints_need_the_token(client, store, method, path, body):
@@ -214,15 +215,13 @@ def test_agent_endpoints_need_the_token(client, store, method, path, body):
     assert count(store) == before
 
 
-def test_agent_endpoints_are_off_without_a_configured_token(classifier, answerer, store):
+def test_agent_endpoints_are_off_without_a_configured_token(backends, store):
     from fastapi.testclient import TestClient
 
-    from serving.backends import LocalBackends
     from serving.gateway import create_app
-    from teller.masking import Masker
     from teller.settings import ServeSettings
 
-    app = create_app(LocalBackends(Masker(), classifier, answerer), store, ServeSettings())
+    app = create_app(backends, store, ServeSettings())
     with TestClient(app) as anonymous:
         refused = anonymous.get("/api/complaints", headers={"Authorization": "Bearer "})
         assert refused.status_code == 503 and "TELLER_SERVE__AGENT_TOKEN" in refused.json()["detail"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -74,17 +75,34 @@ def test_explain_attributes_masked_words(client):
     assert body["method"] == "occlusion" and len(body["tokens"]) == len(body["weights"]) > 10
     assert PII["name"].split()[0] not in body["tokens"]
     assert client.post("/api/explain", json={"narrative": NARRATIVE, "head": "mood"}).status_code == 422
-    v1 = client.post("/v1/models/teller-triage:explain", json={"instances": [NARRATIVES[0]]}).json()
-    assert v1["explanations"][0]["label"]
+    v1 = client.post("/v1/models/teller-triage:explain", json={"instances": [NARRATIVE]})
+    assert v1.status_code == 200 and v1.json()["explanations"][0]["label"]
+    assert PII["name"].split()[0] not in v1.json()["explanations"][0]["tokens"]
+
+
+def test_explanations_need_the_token_and_have_a_size_limit(client):
+    path = "/v1/models/teller-triage:explain"
+    refused = client.post(path, json={"instances": [NARRATIVES[0]]}, headers={"Authorization": ""})
+    assert refused.status_code == 401 and "Authorization: Bearer" in refused.json()["detail"]
+    too_long = client.post(path, json={"instances": ["word " * 20_000]})
+    assert too_long.status_code == 413 and "limit" in too_long.json()["detail"]
+    too_many = client.post(path, json={"instances": NARRATIVES * 5})
+    assert too_many.status_code == 413 and "at most" in too_many.json()["detail"]
+    assert client.post("/api/explain", json={"narrative": "x" * 60_000}).status_code == 413
 
 
 @pytest.mark.slow
 def test_kserve_model_server_serves_v1_and_v2(tiny_bundle, tmp_path):
+    """The standalone predictor: same decisions, each stored in the audit store, explanations behind the token."""
+    from teller.store import Store
+
     http_port, grpc_port = free_port(), free_port()
     command = [sys.executable, "-m", "serving.kserve_server", "--http_port", str(http_port)]
     command += ["--grpc_port", str(grpc_port), "--bundle", str(Path(tiny_bundle["bundle"]))]
+    database = f"sqlite:///{tmp_path / 'audit.db'}"
+    env = os.environ | {"TELLER_SERVE__DATABASE_URL": database, "TELLER_SERVE__AGENT_TOKEN": "kserve-token"}
     log = (tmp_path / "kserve.log").open("w")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{http_port}"
     try:
         for _ in range(120):
@@ -102,6 +120,16 @@ def test_kserve_model_server_serves_v1_and_v2(tiny_bundle, tmp_path):
         assert v2.status_code == 200, v2.text
         response = InferResponse.from_rest(v2.json())
         assert response.get_output_by_name("team").data == [p["team"] for p in v1.json()["predictions"]]
+        assert stored(Store(database, migrate=False)) == 4
+        blank = httpx.post(f"{url}/v1/models/teller-triage:predict", json={"instances": [" "]}, timeout=30)
+        assert blank.status_code == 422 and "no narrative text" in blank.json()["detail"]
+        explain = f"{url}/v1/models/teller-triage:explain"
+        refused = httpx.post(explain, json={"instances": NARRATIVES[:1]}, timeout=30)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
+        headers = {"Authorization": "Bearer kserve-token"}
+        explained = httpx.post(explain, json={"instances": NARRATIVES[:1]}, headers=headers, timeout=60)
+        assert explained.status_code == 200 and explained.json()["explanations"][0]["label"]
+        assert stored(Store(database, migrate=False)) == 4
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -1,4 +1,4 @@
-"""Run a bundle's ONNX model: masked text in, per-head probabilities out. No torch needed."""
+"""Run a bundle: masked text in, per-head probabilities out (encoder + lexical ensemble). No torch needed."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from teller.bundle import Bundle
+from teller.lexical import LexicalModel, log_softmax
 from teller.masking import model_view
 
 
@@ -15,6 +16,34 @@ def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def head_tail(ids: list[int], max_length: int, tail: int = 0) -> list[int]:
+    """Fit token ids ([CLS] ... [SEP]) into max_length, keeping the first tokens and the last `tail` ones."""
+    if len(ids) <= max_length:
+        return ids
+    return ids[: max_length - 1] + ids[-1:] if tail <= 0 else ids[: max_length - tail] + ids[-tail:]
+
+
+def pool(encoder: dict[str, np.ndarray], lexical: dict[str, np.ndarray], weights: dict[str, float]) -> dict:
+    """Log-linear pool per head: softmax((1 - w) log p_encoder + w log p_lexical); heads without w keep p_encoder."""
+    out = {}
+    for head, z in encoder.items():
+        w = weights.get(head, 0.0)
+        out[head] = softmax((1 - w) * log_softmax(z) + w * lexical[head]) if w > 0 else softmax(z)
+    return out
+
+
+def decide_jointly(team: np.ndarray, issue: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Team and issue chosen as the most likely pair the taxonomy allows (mask: team x issue).
+
+    Each team is scored with the best issue it can carry, so the argmax team is the best pair's team; the
+    issue probabilities are then limited to that team's issues. Both come back renormalised.
+    """
+    scored = team * (issue[:, None, :] * mask[None]).max(axis=2)
+    scored /= np.maximum(scored.sum(axis=1, keepdims=True), 1e-12)
+    kept = issue * mask[scored.argmax(axis=1)]
+    return scored, kept / np.maximum(kept.sum(axis=1, keepdims=True), 1e-12)
 
 
 class BundleClassifier:
@@ -40,23 +69,30 @@ class BundleClassifier:
         chosen = [p for p in (providers or ["CUDAExecutionProvider", "CPUExecutionProvider"]) if p in available]
         self.session = ort.InferenceSession(str(bundle.onnx_path(self.variant)), options, providers=chosen)
         self.tokenizer = Tokenizer.from_file(str(bundle.tokenizer_path))
-        self.tokenizer.enable_truncation(max_length=bundle.info.max_length)
+        self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
         self.heads = bundle.info.heads
+        self.lexical = LexicalModel.load(bundle.path) if bundle.info.ensemble else None
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of masked texts, cut to the bundle's max length as in training (head + tail)."""
+        info = self.bundle.info
+        encodings = self.tokenizer.encode_batch([model_view(t) for t in texts])
+        return [head_tail(e.ids, info.max_length, info.tail_tokens) for e in encodings]
 
     def logits(self, texts: Sequence[str], batch_size: int = 32) -> dict[str, np.ndarray]:
-        """Raw logits per head, rows in the order of `texts` (already masked)."""
-        encodings = self.tokenizer.encode_batch([model_view(t) for t in texts])
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        """The encoder's raw logits per head, rows in the order of `texts` (already masked)."""
+        encodings = self.encode(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i]))
         outputs: dict[str, list[np.ndarray]] = {h: [] for h in self.heads}
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
-            width = max(len(encodings[r].ids) for r in rows)
+            width = max(len(encodings[r]) for r in rows)
             ids = np.zeros((len(rows), width), dtype=np.int64)
             mask = np.zeros((len(rows), width), dtype=np.int64)
             for i, r in enumerate(rows):
-                n = len(encodings[r].ids)
-                ids[i, :n], mask[i, :n] = encodings[r].ids, 1
+                n = len(encodings[r])
+                ids[i, :n], mask[i, :n] = encodings[r], 1
             result = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
             for head, z in zip(self.heads, result, strict=True):
                 outputs[head].append(z)
@@ -64,5 +100,14 @@ class BundleClassifier:
         return {h: np.concatenate(v)[inverse] if v else np.zeros((0, 0)) for h, v in outputs.items()}
 
     def probabilities(self, texts: Sequence[str], batch_size: int = 32) -> dict[str, np.ndarray]:
-        """Softmax probabilities per head."""
-        return {h: softmax(z) for h, z in self.logits(texts, batch_size).items()}
+        """What the bundle serves per head: the encoder pooled with the lexical model, team and issue
+        decided jointly when the bundle says so."""
+        logits = self.logits(texts, batch_size)
+        weights = {f"{h}_logits": w for h, w in self.bundle.info.ensemble.items()}
+        lexical = {f"{h}_logits": p for h, p in self.lexical.log_probs(list(texts)).items()} if self.lexical else {}
+        probs = pool(logits, lexical, weights)
+        if self.bundle.info.joint_team_issue:
+            probs["team_logits"], probs["issue_logits"] = decide_jointly(
+                probs["team_logits"], probs["issue_logits"], self.bundle.issue_mask
+            )
+        return probs

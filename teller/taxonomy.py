@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import cached_property, lru_cache
 from pathlib import Path
 
+import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 TAXONOMY_PATH = Path(__file__).parent / "config" / "taxonomy.yaml"
 HEADS = ("team", "issue", "vulnerable", "intent")
@@ -20,6 +21,7 @@ class Team(BaseModel):
     model_config = ConfigDict(extra="forbid")
     label: str = Field(description="Display name of the product team.")
     products: list[str] = Field(description="CFPB product strings routed to this team.")
+    issues: list[str] = Field(description="Canonical issues this team's products can carry ('Other' is implied).")
 
 
 class Topic(BaseModel):
@@ -42,6 +44,24 @@ class Taxonomy(BaseModel):
     out_of_scope_intent: str
     topics: dict[str, Topic]
     clinc_in_scope_domains: list[str]
+
+    @model_validator(mode="after")
+    def _issues_belong_to_teams(self) -> Taxonomy:
+        listed = {i for team in self.teams.values() for i in team.issues}
+        if unknown := listed - set(self.issues):
+            raise ValueError(f"teams list issues that are not canonical issues: {sorted(unknown)}")
+        if orphans := [i for i in self.issues if i not in listed]:
+            raise ValueError(f"issues no team can carry (add them to a team's issues): {orphans}")
+        return self
+
+    @property
+    def issue_teams(self) -> dict[str, list[str]]:
+        """Team -> the issues it can carry, 'Other' included (a bundle stores this in labels.json)."""
+        return {name: [*team.issues, self.issue_other] for name, team in self.teams.items()}
+
+    @property
+    def issue_mask(self) -> np.ndarray:
+        return issue_mask(self.team_labels, self.issue_labels, self.issue_teams)
 
     @cached_property
     def _product_to_team(self) -> dict[str, str]:
@@ -101,6 +121,14 @@ class Taxonomy(BaseModel):
 
     def is_handoff_topic(self, topic: str) -> bool:
         return topic == self.out_of_scope_intent or self.topics[topic].handoff
+
+
+def issue_mask(teams: list[str], issues: list[str], issue_teams: dict[str, list[str]]) -> np.ndarray:
+    """Team x issue matrix in label order: 1 where the team can carry the issue."""
+    mask = np.zeros((len(teams), len(issues)), dtype=np.float32)
+    for t, team in enumerate(teams):
+        mask[t, [issues.index(i) for i in issue_teams[team]]] = 1.0
+    return mask
 
 
 @lru_cache

@@ -98,9 +98,27 @@ def frozen_baseline(train, val, test, taxonomy: Taxonomy, target_recall: float, 
     return _fit_heads(*x, train, val, test, taxonomy, target_recall, c=1.0)
 
 
-def run_baselines(names, train, val, test, taxonomy: Taxonomy, target_recall: float, max_length: int) -> dict:
-    """Metrics on the test split for each named baseline."""
+def majority_baseline(train, test, taxonomy: Taxonomy) -> dict[str, dict]:
+    """Every text gets the head's most frequent training label (vulnerable: its training share as p(yes))."""
+    y_tr, y_te = label_index(train, taxonomy), label_index(test, taxonomy)
     out = {}
+    for head in HEADS:
+        tr, te = y_tr[head] != IGNORE, y_te[head] != IGNORE
+        if not tr.any() or not te.any():
+            continue
+        n_classes = len(taxonomy.labels(head))
+        prior = np.bincount(y_tr[head][tr], minlength=n_classes) / tr.sum()
+        probs = np.tile(prior, (int(te.sum()), 1))
+        threshold = 0.5 if head == "vulnerable" else None
+        out[head] = head_metrics(HeadPredictions(head, taxonomy.labels(head), y_te[head][te], probs, threshold))
+        if head == "intent":
+            out.update(banking77_slice(test, te, y_te[head][te], probs, taxonomy))
+    return out
+
+
+def run_baselines(names, train, val, test, taxonomy: Taxonomy, target_recall: float, max_length: int) -> dict:
+    """Metrics on the test split for the majority class and each named baseline."""
+    out = {"majority": majority_baseline(train, test, taxonomy)}
     if "tfidf" in names:
         out["tfidf_logreg"] = tfidf_baseline(train, val, test, taxonomy, target_recall)
     if "frozen" in names:

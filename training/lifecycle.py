@@ -6,7 +6,7 @@ import csv
 import logging
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,13 +14,15 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from teller.bundle import Bundle, BundleInfo, load_bundle
-from teller.classifier import BundleClassifier, softmax
+from teller.classifier import BundleClassifier, decide_jointly, pool, softmax
 from teller.io import atomic_path, write_json
+from teller.lexical import LexicalModel
 from teller.settings import PROJECT_ROOT, get_settings
 from teller.taxonomy import HEADS, load_taxonomy
 from training.baselines import banking77_slice, run_baselines
 from training.corpus import Corpus, build_corpus
 from training.data import Example
+from training.ensemble import choose_ensemble, fit_lexical
 from training.evaluate import predictions_from_probs
 from training.export import QUANT_PLANS, export_onnx, parity, quantize_int8
 from training.metrics import head_metrics, threshold_for_recall
@@ -77,7 +79,10 @@ def model_card(info: BundleInfo, metrics: dict, baselines: dict, fingerprint: di
         "(Banking77 + out-of-scope). Encoder: sentence-transformers all-MiniLM-L6-v2, fine-tuned; one linear",
         "head per task. Inputs are PII-masked with Presidio before the model sees them.",
         "",
-        f"- Profile: `{info.profile}`, max length {info.max_length} tokens, commit `{info.git_commit}`",
+        f"- Profile: `{info.profile}`, max length {info.max_length} tokens ({info.tail_tokens} from the end of long"
+        f" texts), commit `{info.git_commit}`",
+        "- Lexical ensemble weight per head (TF-IDF + vulnerability signals, chosen on validation): "
+        f"{info.ensemble or 'none'}; team and issue decided jointly over allowed pairs: {info.joint_team_issue}",
         f"- Training data fingerprint: `{fingerprint['sha256'][:16]}`; rows per split: "
         + ", ".join(f"{k} {v['rows']}" for k, v in fingerprint["counts"].items()),
         f"- Served variant: `{info.default_variant}` (int8 plan: {parity_report.get('plan')}); int8 vs fp32 "
@@ -183,76 +188,127 @@ def train_and_package(config: TrainConfig, resume: bool = False, register: bool 
     return summary
 
 
+@dataclass
+class Ensemble:
+    """The lexical member and the decision rules chosen on validation (empty when the config turns it off)."""
+
+    lexical: LexicalModel | None = None
+    weights: dict[str, float] = field(default_factory=dict)
+    joint_team_issue: bool = False
+    report: dict = field(default_factory=dict)
+
+
+def fit_ensemble(config: TrainConfig, train: list[Example], val: list[Example], val_logits: dict) -> Ensemble:
+    """Fit the lexical model on train; choose its weight per head and the joint team-issue decision on validation."""
+    if not config.ensemble:
+        return Ensemble()
+    taxonomy = load_taxonomy()
+    lexical = fit_lexical(train, taxonomy)
+    weights, joint, report = choose_ensemble(val_logits, lexical, val, taxonomy)
+    tqdm.write(f"ensemble (validation): lexical weights {weights}, team and issue decided jointly: {joint}")
+    lexical.heads = {h: lexical.heads[h] for h in weights}
+    return Ensemble(lexical if weights else None, weights, joint, report)
+
+
+def served_val_probs(val_logits: dict[str, np.ndarray], ensemble: Ensemble, val: list[Example]) -> dict:
+    """Validation probabilities as the bundle will serve them (pooled, team and issue joint) to set thresholds on."""
+    lexical = ensemble.lexical.log_probs([e.text for e in val]) if ensemble.lexical else {}
+    probs = pool(val_logits, lexical, ensemble.weights)
+    if ensemble.joint_team_issue:
+        probs["team"], probs["issue"] = decide_jointly(probs["team"], probs["issue"], load_taxonomy().issue_mask)
+    return probs
+
+
+def write_bundle(
+    directory: Path, config: TrainConfig, corpus: Corpus, result: TrainResult, info: BundleInfo, ensemble: Ensemble
+) -> Bundle:
+    """The bundle's files: ONNX encoder, tokenizer, lexical member, labels, identity and data fingerprint."""
+    taxonomy = load_taxonomy()
+    directory.mkdir()
+    export_onnx(result.model, directory / "model.onnx")
+    result.tokenizer.save_pretrained(str(directory / "tokenizer"))
+    if ensemble.lexical:
+        ensemble.lexical.save(directory)
+    write_json(directory / "bundle.json", info.model_dump())
+    write_json(
+        directory / "labels.json",
+        {
+            "heads": {h: taxonomy.labels(h) for h in HEADS},
+            "issue_teams": taxonomy.issue_teams,
+            "topics": {i: taxonomy.topic_for_intent(i) for i in taxonomy.intent_labels},
+            "handoff_topics": [
+                t for t in [*taxonomy.topics, taxonomy.out_of_scope_intent] if taxonomy.is_handoff_topic(t)
+            ],
+        },
+    )
+    write_json(directory / "fingerprint.json", corpus.fingerprint)
+    return Bundle(directory, info, {h: taxonomy.labels(h) for h in HEADS})
+
+
+def test_metrics(draft: Bundle, test: list[Example], result: TrainResult, config: TrainConfig, parity_report: dict):
+    """Served-variant predictions and metrics on the test split; records torch vs ONNX parity in the report."""
+    taxonomy = load_taxonomy()
+    texts = [e.text for e in test]
+    served_probs = BundleClassifier(draft).probabilities(texts)
+    fp32_logits = BundleClassifier(draft, "fp32").logits(texts)
+    te = encode(test, result.tokenizer, taxonomy, config.max_length, config.tail_tokens)
+    torch_probs = predict_probs(result.model, te, result.model.heads["team"].weight.device)
+    parity_report["torch_vs_fp32_max_prob_diff"] = max(
+        float(np.abs(torch_probs[h] - softmax(fp32_logits[f"{h}_logits"])).max()) for h in HEADS
+    )
+    predictions = predictions_from_probs(draft, served_probs, test, taxonomy)
+    metrics = {h: head_metrics(p) for h, p in predictions.items()}
+    if "intent" in predictions:
+        p = predictions["intent"]
+        metrics.update(
+            banking77_slice(test, np.array([e.intent is not None for e in test]), p.y_true, p.probs, taxonomy)
+        )
+    return predictions, metrics
+
+
 def package(config: TrainConfig, corpus: Corpus, result: TrainResult) -> dict:
-    """Export the trained model as a bundle (ONNX, int8 gate, metrics, card), run baselines, write the report."""
+    """Export the trained model as a bundle (ONNX, lexical member, int8 gate, metrics, card), run baselines,
+    write the report."""
     settings = get_settings()
     taxonomy = load_taxonomy()
     train, val, test = (corpus.splits[s] for s in ("train", "val", "test"))
-    va = encode(val, result.tokenizer, taxonomy, config.max_length)
+    va = encode(val, result.tokenizer, taxonomy, config.max_length, config.tail_tokens)
     val_probs = predict_probs(result.model, va, result.model.heads["team"].weight.device)
+    val_logits = {h: np.log(np.clip(p, 1e-12, None)) for h, p in val_probs.items()}
+    ensemble = fit_ensemble(config, train, val, val_logits)
+    served = served_val_probs(val_logits, ensemble, val)
     keep = va.labels["vulnerable"] >= 0
     threshold = threshold_for_recall(
-        va.labels["vulnerable"][keep], val_probs["vulnerable"][keep, 1], config.vulnerable_target_recall
+        va.labels["vulnerable"][keep], served["vulnerable"][keep, 1], config.vulnerable_target_recall
     )
 
     version = datetime.now(UTC).strftime("%Y%m%d.%H%M%S")
+    info = BundleInfo(
+        name=settings.registered_model,
+        version=version,
+        git_commit=git_commit(),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        profile=config.profile,
+        max_length=config.max_length,
+        tail_tokens=config.tail_tokens,
+        heads=[f"{h}_logits" for h in HEADS],
+        thresholds={"vulnerable": threshold},
+        variants={"fp32": "model.onnx", "int8": "model.int8.onnx"},
+        default_variant="fp32",
+        data_fingerprint=corpus.fingerprint["sha256"],
+        taxonomy_version=taxonomy.version,
+        ensemble=ensemble.weights,
+        joint_team_issue=ensemble.joint_team_issue,
+    )
     bundle_dir = settings.bundles_dir / version
     with atomic_path(bundle_dir) as tmp:
-        tmp.mkdir()
-        export_onnx(result.model, tmp / "model.onnx")
-        result.tokenizer.save_pretrained(str(tmp / "tokenizer"))
-        info = BundleInfo(
-            name=settings.registered_model,
-            version=version,
-            git_commit=git_commit(),
-            created=datetime.now(UTC).isoformat(timespec="seconds"),
-            profile=config.profile,
-            max_length=config.max_length,
-            heads=[f"{h}_logits" for h in HEADS],
-            thresholds={"vulnerable": threshold},
-            variants={"fp32": "model.onnx", "int8": "model.int8.onnx"},
-            default_variant="fp32",
-            data_fingerprint=corpus.fingerprint["sha256"],
-            taxonomy_version=taxonomy.version,
-        )
-        write_json(tmp / "bundle.json", info.model_dump())
-        write_json(
-            tmp / "labels.json",
-            {
-                "heads": {h: taxonomy.labels(h) for h in HEADS},
-                "topics": {i: taxonomy.topic_for_intent(i) for i in taxonomy.intent_labels},
-                "handoff_topics": [
-                    t for t in [*taxonomy.topics, taxonomy.out_of_scope_intent] if taxonomy.is_handoff_topic(t)
-                ],
-            },
-        )
-        write_json(tmp / "fingerprint.json", corpus.fingerprint)
-        draft = Bundle(tmp, info, {h: taxonomy.labels(h) for h in HEADS})
-
+        draft = write_bundle(tmp, config, corpus, result, info, ensemble)
         parity_report = gate_int8(draft, val, test, taxonomy)
         info.default_variant = "int8" if parity_report["plan"] else "fp32"
         write_json(tmp / "bundle.json", info.model_dump())
-        test_texts = [e.text for e in test]
-        served_probs = BundleClassifier(draft).probabilities(test_texts)
-        fp32_probs = (
-            served_probs
-            if info.default_variant == "fp32"
-            else BundleClassifier(draft, "fp32").probabilities(test_texts)
-        )
-        te = encode(test, result.tokenizer, taxonomy, config.max_length)
-        torch_probs = predict_probs(result.model, te, result.model.heads["team"].weight.device)
-        parity_report["torch_vs_fp32_max_prob_diff"] = max(
-            float(np.abs(torch_probs[h] - fp32_probs[f"{h}_logits"]).max()) for h in HEADS
-        )
+        predictions, metrics = test_metrics(draft, test, result, config, parity_report)
         write_json(tmp / "parity.json", parity_report)
-
-        predictions = predictions_from_probs(draft, served_probs, test, taxonomy)
-        metrics = {h: head_metrics(p) for h, p in predictions.items()}
-        intent_rows = np.array([e.intent is not None for e in test])
-        if "intent" in predictions:
-            p = predictions["intent"]
-            metrics.update(banking77_slice(test, intent_rows, p.y_true, p.probs, taxonomy))
-        write_json(tmp / "metrics.json", {"test": metrics, "history": result.history})
+        write_json(tmp / "metrics.json", {"test": metrics, "history": result.history, "ensemble": ensemble.report})
         baselines = _baselines(config, train, val, test, taxonomy)
         (tmp / "MODEL_CARD.md").write_text(model_card(info, metrics, baselines, corpus.fingerprint, parity_report))
     from training.report import write_report
@@ -266,19 +322,19 @@ def package(config: TrainConfig, corpus: Corpus, result: TrainResult) -> dict:
         baselines,
         corpus.distributions,
     )
-    summary = {
+    return {
         "bundle": str(bundle_dir),
         "version": version,
         "profile": config.profile,
         "device": result.device,
         "epochs": result.epochs_run,
         "variant": info.default_variant,
+        "ensemble": {"weights": ensemble.weights, "joint_team_issue": ensemble.joint_team_issue},
         "parity": parity_report,
         "report": str(report_dir / "REPORT.md"),
         "test": metrics,
         "baselines": baselines,
     }
-    return summary
 
 
 def register_bundle(config: TrainConfig, summary: dict, split_dir: Path, history: list[dict]) -> str:

@@ -65,8 +65,12 @@ def head_metrics(p: HeadPredictions) -> dict:
         }
         for i, c in enumerate(present)
     }
+    if p.probs.shape[1] > 3:
+        top3 = np.argsort(-p.probs, axis=1)[:, :3]
+        out["top3_accuracy"] = float((top3 == y[:, None]).any(axis=1).mean())
     if p.threshold is not None:
         out["threshold"] = p.threshold
+        out["precision_at_recall_70"] = precision_at_recall(y, p.probs[:, 1], 0.70)
         out["precision"] = float(precision_score(y, pred, zero_division=0))
         out["recall"] = float(recall_score(y, pred, zero_division=0))
         out["pr_auc"] = float(average_precision_score(y, p.probs[:, 1])) if len(present) > 1 else None
@@ -91,3 +95,11 @@ def threshold_for_recall(y_true: np.ndarray, scores: np.ndarray, target_recall: 
     _, recall, thresholds = precision_recall_curve(y_true, scores)
     ok = np.where(recall[:-1] >= target_recall)[0]
     return float(thresholds[ok[-1]]) if len(ok) else float(thresholds[0])
+
+
+def precision_at_recall(y_true: np.ndarray, scores: np.ndarray, recall_floor: float) -> float | None:
+    """The best precision any threshold reaches while keeping recall at or above `recall_floor`."""
+    if y_true.sum() == 0:
+        return None
+    precision, recall, _ = precision_recall_curve(y_true, scores)
+    return float(precision[recall >= recall_floor].max())

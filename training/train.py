@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from tqdm.auto import tqdm
 
+from teller.classifier import head_tail
 from teller.masking import model_view
 from teller.taxonomy import HEADS, Taxonomy
 from training.corpus import DataConfig
@@ -36,6 +37,17 @@ class TrainConfig(BaseModel):
     data: DataConfig = Field(default_factory=DataConfig, description="Sources and split sizes.")
     encoder: str | None = Field(None, description="Encoder weights directory; None = packaged MiniLM.")
     max_length: int = Field(128, ge=8, le=512, description="Tokens per text the model sees.")
+    tail_tokens: int = Field(
+        0, ge=0, description="Of max_length, tokens taken from the end of a long text (head+tail); 0: head only."
+    )
+    task_batches: bool = Field(
+        True, description="Batches hold one task each (complaints or chat queries), so short queries are not padded."
+    )
+    ensemble: bool = Field(
+        True,
+        description="Pool the encoder with a TF-IDF model per head, weighted on validation, and decide team and"
+        " issue as the best allowed pair when that helps on validation.",
+    )
     epochs: int = Field(3, ge=1, description="Maximum passes over the training split.")
     batch_size: int = Field(32, ge=1, description="Examples per optimiser step (before accumulation).")
     grad_accum: int = Field(1, ge=1, description="Batches accumulated per optimiser step.")
@@ -111,25 +123,35 @@ def label_index(examples: list[Example], taxonomy: Taxonomy) -> dict[str, np.nda
     return out
 
 
-def encode(examples: list[Example], tokenizer, taxonomy: Taxonomy, max_length: int) -> Encoded:
-    texts = [model_view(e.text) for e in examples]
-    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"] if texts else []
-    return Encoded(list(ids), label_index(examples, taxonomy))
+def encode(examples: list[Example], tokenizer, taxonomy: Taxonomy, max_length: int, tail_tokens: int = 0) -> Encoded:
+    """Token ids cut as the bundle's runtime cuts them (head, or head + tail), and label indices."""
+    backend = tokenizer.backend_tokenizer
+    backend.no_truncation()
+    backend.no_padding()
+    encodings = backend.encode_batch([model_view(e.text) for e in examples]) if examples else []
+    ids = [head_tail(e.ids, max_length, tail_tokens) for e in encodings]
+    return Encoded(ids, label_index(examples, taxonomy))
 
 
-def length_batches(lengths: list[int], batch_size: int, rng: random.Random | None) -> list[list[int]]:
-    """Batches of similar length (far less padding); shuffled when an rng is given."""
-    order = list(range(len(lengths)))
-    if rng is None:
-        order.sort(key=lambda i: lengths[i])
-        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    rng.shuffle(order)
-    chunk = batch_size * 50
+def length_batches(
+    lengths: list[int], batch_size: int, rng: random.Random | None, groups: list[int] | None = None
+) -> list[list[int]]:
+    """Batches of similar length (far less padding), never mixing groups; shuffled when an rng is given."""
+    groups = groups or [0] * len(lengths)
     batches = []
-    for start in range(0, len(order), chunk):
-        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
-        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
-    rng.shuffle(batches)
+    for group in sorted(set(groups)):
+        order = [i for i in range(len(lengths)) if groups[i] == group]
+        if rng is None:
+            order.sort(key=lambda i: lengths[i])
+            batches += [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+            continue
+        rng.shuffle(order)
+        chunk = batch_size * 50
+        for start in range(0, len(order), chunk):
+            part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+            batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    if rng is not None:
+        rng.shuffle(batches)
     return batches
 
 
@@ -241,8 +263,9 @@ class Trainer:
         cfg = self.config
         seed_everything(cfg.seed)
         tokenizer = AutoTokenizer.from_pretrained(str(encoder_path()))
-        tr = encode(train, tokenizer, self.taxonomy, cfg.max_length)
-        va = encode(val, tokenizer, self.taxonomy, cfg.max_length)
+        tr = encode(train, tokenizer, self.taxonomy, cfg.max_length, cfg.tail_tokens)
+        va = encode(val, tokenizer, self.taxonomy, cfg.max_length, cfg.tail_tokens)
+        tasks = [int(e.intent is not None) for e in train] if cfg.task_batches else None
         sizes = {h: len(self.taxonomy.labels(h)) for h in HEADS}
         model = MultiTaskModel(sizes, cfg.encoder, cfg.dropout).to(self.device)
         losses = {
@@ -288,11 +311,13 @@ class Trainer:
             rng = random.Random(cfg.seed + epoch)
             if sample_w is not None:
                 picks = rng.choices(range(len(tr)), weights=sample_w, k=len(tr))
+                picked_tasks = [tasks[i] for i in picks] if tasks else None
                 batches = [
-                    [picks[i] for i in b] for b in length_batches([lengths[i] for i in picks], cfg.batch_size, rng)
+                    [picks[i] for i in b]
+                    for b in length_batches([lengths[i] for i in picks], cfg.batch_size, rng, picked_tasks)
                 ]
             else:
-                batches = length_batches(lengths, cfg.batch_size, rng)
+                batches = length_batches(lengths, cfg.batch_size, rng, tasks)
             eval_at = {round(len(batches) * k / cfg.evals_per_epoch) for k in range(1, cfg.evals_per_epoch + 1)}
             model.train()
             bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch")

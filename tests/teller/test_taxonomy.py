@@ -52,3 +52,31 @@ def test_intents_cover_banking77_and_group_into_topics():
     assert taxonomy.is_handoff_topic("security_fraud") and taxonomy.is_handoff_topic("out_of_scope")
     assert not taxonomy.is_handoff_topic("card")
     assert 5 <= len(taxonomy.topics) <= 8
+
+
+def test_issues_belong_to_teams_and_other_to_every_team():
+    taxonomy = load_taxonomy()
+    mask = taxonomy.issue_mask
+    assert mask.shape == (len(taxonomy.team_labels), len(taxonomy.issue_labels))
+    assert mask.sum(axis=0).min() >= 1 and mask[:, -1].all()
+    debt = taxonomy.team_labels.index("debt_collection")
+    assert mask[debt, taxonomy.issue_labels.index("Attempts to collect debt not owed")] == 1
+    assert mask[debt, taxonomy.issue_labels.index("Struggling to pay mortgage")] == 0
+
+
+def test_taxonomy_refuses_issues_no_team_carries_and_unknown_issues():
+    import pytest
+    import yaml
+
+    from teller.taxonomy import TAXONOMY_PATH, Taxonomy
+
+    raw = yaml.safe_load(TAXONOMY_PATH.read_text())
+    orphan = {
+        **raw,
+        "teams": {k: {**v, "issues": []} if k == "debt_collection" else v for k, v in raw["teams"].items()},
+    }
+    with pytest.raises(ValueError, match="no team can carry"):
+        Taxonomy.model_validate(orphan)
+    raw["teams"]["credit_card"]["issues"].append("Lost my pet")
+    with pytest.raises(ValueError, match="not canonical"):
+        Taxonomy.model_validate(raw)

@@ -39,7 +39,7 @@ def test_bundle_is_complete_and_describes_itself(tiny_bundle):
     assert bundle.info.data_fingerprint == json.loads((bundle.path / "fingerprint.json").read_text())["sha256"]
     assert bundle.info.default_variant in ("fp32", "int8")
     assert "Model card" in (bundle.path / "MODEL_CARD.md").read_text()
-    assert (tiny_bundle["data_dir"] / "runs").glob("*/checkpoint.pt")
+    assert any((tiny_bundle["data_dir"] / "runs").glob("*/checkpoint.pt"))
 
 
 def test_onnx_matches_torch_and_int8_is_gated_on_agreement(tiny_bundle):
@@ -91,6 +91,25 @@ def test_length_batches_cover_every_row_once():
     assert sorted(i for b in seeded for i in b) == list(range(len(lengths)))
     ordered = length_batches(lengths, 3, None)
     assert [lengths[i] for b in ordered for i in b] == sorted(lengths)
+
+
+def test_task_batches_never_mix_complaints_and_chat_queries():
+    lengths = [random.Random(i).randint(3, 200) for i in range(100)]
+    tasks = [i % 3 == 0 for i in range(100)]
+    batches = length_batches(lengths, 8, random.Random(2), [int(t) for t in tasks])
+    assert sorted(i for b in batches for i in b) == list(range(100))
+    assert all(len({tasks[i] for i in b}) == 1 for b in batches)
+    assert {tasks[b[0]] for b in batches[:6]} == {True, False}  # the tasks are interleaved, not one after the other
+
+
+def test_bundle_pools_the_lexical_model_chosen_on_validation(tiny_bundle):
+    bundle = load_bundle(tiny_bundle["bundle"])
+    chosen = json.loads((bundle.path / "metrics.json").read_text())["ensemble"]
+    expected = {h: r["chosen"] for h, r in chosen["weights"].items() if r["chosen"] > 0}
+    assert bundle.info.ensemble == expected
+    assert (bundle.path / "lexical.npz").exists() == bool(expected)
+    tried = {k: sum(v.values()) for k, v in chosen["joint_team_issue"].items()}
+    assert bundle.info.joint_team_issue == (tried["joint"] > tried["separate"])
 
 
 def test_profiles_are_valid_configs():

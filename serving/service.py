@@ -27,7 +27,7 @@ from serving.errors import (
     StoreUnavailable,
     Unauthorized,
 )
-from serving.runtime import SPECIALIST_QUEUE, Attribution, Decision, Intent
+from serving.runtime import Attribution, Decision, Intent
 from serving.schemas import (
     ChatRequest,
     ChatResponse,
@@ -42,6 +42,7 @@ from serving.schemas import (
     ModelRoute,
     Taxonomy,
 )
+from teller.decision import SPECIALIST_QUEUE
 from teller.settings import ServeSettings
 from teller.store import Allocation, Complaint, Feedback, Store
 from teller.taxonomy import load_taxonomy

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.runtime import SPECIALIST_QUEUE
+from teller.decision import SPECIALIST_QUEUE
 from teller.store import Allocation, Complaint
 from teller.taxonomy import load_taxonomy
 

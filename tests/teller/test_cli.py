@@ -19,6 +19,7 @@ COMMANDS = {
     "baselines": None,
     "evaluate": None,
     "bench": None,
+    "predict": None,
     "registry": {"list", "promote"},
     "kb": {"build", "ask", "eval"},
     "serve": None,

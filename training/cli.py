@@ -1,4 +1,5 @@
-"""The model lifecycle's commands: `teller train`, `baselines`, `evaluate`, `bench` and `registry list|promote`."""
+"""The model lifecycle's commands: `teller train`, `baselines`, `evaluate`, `bench`, `predict` and
+`registry list|promote`."""
 
 from __future__ import annotations
 
@@ -143,29 +144,72 @@ def evaluate(
 @app.command()
 @command
 def bench(
-    data: Annotated[Path, typer.Option(help="Labelled file whose texts to time (e.g. the held-out CFPB split).")],
+    data: Annotated[Path, typer.Option(help="CFPB export whose narratives to time (e.g. the held-out test split).")],
     bundle: Annotated[Path | None, typer.Option(help="Bundle dir; default: champion, else latest.")] = None,
-    rows: Annotated[int, typer.Option(help="How many texts to time.")] = 512,
+    limit: Annotated[int, typer.Option(help="How many texts to time.")] = 256,
+    repeats: Annotated[int, typer.Option(help="Interleaved rounds (medians and per-round ratios reported).")] = 2,
+    plans: Annotated[
+        bool, typer.Option(help="Also time the fused graph and every int8 plan the bundle lacks (built on the fly).")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
 ) -> None:
-    """Print a latency/throughput table: masking, and the classifier per ONNX variant (this machine)."""
+    """Side by side in one process: Teller's classifier vs the Hugging Face pipeline, Teller's masker vs Presidio."""
     from itertools import islice
 
     from teller.bundle import resolve_bundle
     from teller.taxonomy import load_taxonomy
-    from training.bench import bench_classifier, bench_masker, format_table
+    from training.bench import format_table, side_by_side
+    from training.corpus import DataConfig
     from training.data import iter_labelled
-    from training.evaluate import mask_examples
+    from training.evaluate import mask_examples, round_floats
 
     chosen = resolve_bundle(bundle)
-    examples = list(islice(iter_labelled(data, load_taxonomy()), rows))
-    raw = [e.text for e in examples]
+    examples = list(islice(iter_labelled(data, load_taxonomy()), limit))
+    raw = [e.text[: DataConfig.model_fields["max_chars"].default] for e in examples]
     mask_examples(examples)
-    table = [bench_masker(raw[:128]), *bench_classifier(chosen, [e.text for e in examples])]
+    result = side_by_side(chosen, raw, [e.text for e in examples], repeats, plans)
+    if as_json:
+        typer.echo(json.dumps(round_floats(result)))
+        return
+    t, c = result["texts"], result["ceiling"]
     typer.echo(
-        f"{chosen.info.name} {chosen.info.version}, {len(examples)} texts from {data}, "
-        f"max_length {chosen.info.max_length}, {os.cpu_count()} CPUs"
+        f"{chosen.info.name} {chosen.info.version} (serves {chosen.info.default_variant}), {t['count']} texts from"
+        f" {data}, max_length {t['max_length']} (mean {t['mean_tokens']:.0f} tokens), {os.cpu_count()} CPUs,"
+        f" {repeats} interleaved rounds"
     )
-    typer.echo(format_table(table))
+    typer.echo(format_table(result["rows"]))
+    typer.echo(
+        f"x: {result['ratios']}. GEMM ceiling fp32 {c['fp32_gflops']:.0f} GFLOP/s, int8 {c['int8_gops']:.0f} GOP/s"
+        f" ({c['how']}); encoder {c['encoder_gflop_per_text']:.2f} GFLOP per text. MiB: {result['memory']}."
+    )
+
+
+@app.command()
+@command
+def predict(
+    data: Annotated[Path, typer.Option(help="A CFPB export (.csv/.csv.gz/.zip), or a CSV/Parquet with a text column.")],
+    out: Annotated[Path, typer.Option(help="Decisions file: .csv or .parquet (appears only when complete).")],
+    bundle: Annotated[Path | None, typer.Option(help="Bundle dir; default: champion, else latest.")] = None,
+    text_column: Annotated[str, typer.Option(help="Column with the complaint text.")] = "Consumer complaint narrative",
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts masked and scored together.")] = 256,
+    limit: Annotated[int | None, typer.Option(min=0, help="Stop after this many texts.")] = None,
+    ray: Annotated[str | None, typer.Option(help="Run on Ray Data: local (loopback), auto or ray://HOST:PORT.")] = None,
+) -> None:
+    """Mask and triage every complaint in a file; write the decisions (masked text only) with the model version."""
+    from teller.bundle import resolve_bundle
+    from training.predict import output_kind, predict_ray
+    from training.predict import predict as predict_here
+
+    output_kind(out)
+    chosen = resolve_bundle(bundle)
+    where = f" on Ray ({ray})" if ray else ""
+    typer.echo(f"scoring {data} with {chosen.info.name} {chosen.info.version}{where}", err=True)
+    options = {"text_column": text_column, "batch_size": batch_size, "limit": limit}
+    if ray:
+        stats = predict_ray(data, out, chosen.path, ray, **options)
+    else:
+        stats = predict_here(data, out, chosen.path, **options)
+    typer.echo(stats.summary(out))
 
 
 @registry_app.command("list")

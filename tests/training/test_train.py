@@ -52,7 +52,8 @@ def test_served_variant_keeps_fp32s_validation_decisions(tiny_bundle):
 
     bundle = load_bundle(tiny_bundle["bundle"])
     assert tiny_bundle["parity"]["torch_vs_fp32_max_prob_diff"] < 1e-4
-    assert set(tiny_bundle["parity"]["validation"]) == {*QUANT_PLANS, "opt"}
+    tried = list(tiny_bundle["parity"]["validation"])  # fastest first, up to the first that passes
+    assert [t for t in tried if t != "opt"] == list(QUANT_PLANS)[: len([t for t in tried if t != "opt"])]
     assert bundle.info.default_variant in ("int8", "opt")  # the fused fp32 graph is exact, so fp32 is never served
     val = Corpus.load(next((tiny_bundle["data_dir"] / "corpus").glob("*/val.jsonl")).parent).splits["val"]
     texts = [e.text for e in val]

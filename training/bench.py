@@ -24,7 +24,8 @@ from teller.bundle import Bundle
 Factory = Callable[[], tuple[Callable[[str], object], Callable[[list[str]], object]]]
 MEMORY_HOW = (
     "peak RSS growth (sampled every 5 ms from /proc/self/statm) of a forked child that builds the engine and warms"
-    " it up; libraries the bench imported before forking (numpy, torch, onnxruntime) are not counted"
+    " it up, after returning the parent's freed heap to the OS; numpy, torch and onnxruntime (imported before"
+    " forking) are not counted"
 )
 CEILING_HOW = (
     "1024^3 GEMMs, best of 5, measured before each round, best round kept; fp32: the faster of numpy float32"
@@ -91,6 +92,15 @@ def _build(factory: Factory, warm: Sequence[str]) -> tuple[Callable[[str], objec
     return single, batched
 
 
+def _release_free_heap() -> None:
+    """Hand memory the parent freed back to the OS (glibc), so the child's growth is not hidden by reusing it."""
+    import ctypes
+    import ctypes.util
+
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
+
+
 def memory_in_child(factory: Factory, warm: Sequence[str], timeout_s: float = 600) -> float | None:
     """Peak RSS growth of a forked child that builds and warms the engine, so engines built earlier in this process
     do not hide or inflate it; None where fork is unavailable or the child fails."""
@@ -103,6 +113,7 @@ def memory_in_child(factory: Factory, warm: Sequence[str], timeout_s: float = 60
     receive, send = context.Pipe(duplex=False)
 
     def child() -> None:
+        _release_free_heap()
         with PeakRss() as peak:
             _build(factory, warm)
         send.send(peak.growth_mb)
@@ -126,7 +137,7 @@ def load(name: str, group: str, factory: Factory, warm: Sequence[str], memory: f
 # --- contenders -------------------------------------------------------------------------------------------
 
 
-def hf_pipeline(bundle: Bundle, threads: int | None = None) -> Factory:
+def hf_pipeline(bundle: Bundle, threads: int | None = None, batch_size: int = 32) -> Factory:
     """What a user picks instead: transformers `pipeline('text-classification')`, fp32, on the same encoder.
 
     `threads` pins torch's intra-op threads for its calls (None: torch's default).
@@ -150,12 +161,12 @@ def hf_pipeline(bundle: Bundle, threads: int | None = None) -> Factory:
             torch.set_num_threads(wanted)
             return pipe(texts, **cut, **kw)
 
-        return call, (lambda ts: call(ts, batch_size=32))
+        return call, (lambda ts: call(ts, batch_size=batch_size))
 
     return build
 
 
-def teller_classifier(bundle: Bundle, variant: str, served: bool = True) -> Factory:
+def teller_classifier(bundle: Bundle, variant: str, served: bool = True, batch_size: int = 32) -> Factory:
     """Teller's classifier on one ONNX variant: `probabilities` (what is served) or the encoder's `logits` only."""
 
     def build():
@@ -163,7 +174,7 @@ def teller_classifier(bundle: Bundle, variant: str, served: bool = True) -> Fact
 
         clf = BundleClassifier(bundle, variant)
         run = clf.probabilities if served else clf.logits
-        return (lambda t: run([t])), (lambda ts: run(ts, 32))
+        return (lambda t: run([t])), (lambda ts: run(ts, batch_size))
 
     return build
 
@@ -410,7 +421,7 @@ def format_table(rows: list[dict]) -> str:
 # --- the whole comparison -------------------------------------------------------------------------------
 
 
-def contenders(bundle: Bundle, variants: dict[str, str]) -> list[tuple[str, str, Factory, dict]]:
+def contenders(bundle: Bundle, variants: dict[str, str], batch_size: int = 32) -> list[tuple[str, str, Factory, dict]]:
     """(name, group, factory, Engine options) for every engine, anchors first in each group; `variants` are the
     ONNX variants to time (name -> note)."""
     import torch
@@ -419,16 +430,21 @@ def contenders(bundle: Bundle, variants: dict[str, str]) -> list[tuple[str, str,
     threads = torch.get_num_threads()
     anchor = {"anchor": True, "ceiling": "fp32"}
     out = [
-        (f"hf pipeline fp32, torch {threads} threads", "classify", hf_pipeline(bundle), anchor),
-        ("hf pipeline fp32, torch 1 thread", "classify", hf_pipeline(bundle, 1), anchor),
+        (f"hf pipeline fp32, torch {threads} threads", "classify", hf_pipeline(bundle, None, batch_size), anchor),
+        ("hf pipeline fp32, torch 1 thread", "classify", hf_pipeline(bundle, 1, batch_size), anchor),
     ]
     for variant in variants:
         name = f"teller {variant}" + (" (served)" if variant == served else "")
         ceiling = {"ceiling": "int8" if is_int8(bundle, variant) else "fp32"}
-        out.append((name, "classify", teller_classifier(bundle, variant), ceiling))
+        out.append((name, "classify", teller_classifier(bundle, variant, True, batch_size), ceiling))
     ceiling = {"ceiling": "int8" if is_int8(bundle, served) else "fp32"}
     out.append(
-        (f"teller {served} encoder only (logits)", "classify", teller_classifier(bundle, served, False), ceiling)
+        (
+            f"teller {served} encoder only (logits)",
+            "classify",
+            teller_classifier(bundle, served, False, batch_size),
+            ceiling,
+        )
     )
     out += [
         ("presidio default analyzer+anonymizer", "mask", presidio_default(), {"anchor": True}),
@@ -437,39 +453,57 @@ def contenders(bundle: Bundle, variants: dict[str, str]) -> list[tuple[str, str,
     return out
 
 
-def side_by_side(bundle: Bundle, raw: list[str], masked: list[str], repeats: int = 2, plans: bool = True) -> dict:
+def load_all(specs: list[tuple[str, str, Factory, dict]], texts: dict[str, list[str]], bar) -> list[Engine]:
+    """Measure every engine's memory in a forked child first (before this process builds anything that a fork could
+    trip on), then build them all here. numpy, torch and onnxruntime are imported first so no engine is charged
+    for them."""
+    import onnxruntime  # noqa: F401
+    import torch  # noqa: F401
+
+    memory = {}
+    for name, group, factory, _ in specs:
+        bar.set_postfix_str(f"memory of {name}")
+        memory[name] = memory_in_child(factory, texts[group][:8])
+        bar.update()
+    engines = []
+    for name, group, factory, options in specs:
+        bar.set_postfix_str(f"loading {name}")
+        engines.append(load(name, group, factory, texts[group][:8], memory[name], **options))
+        bar.update()
+    return engines
+
+
+def time_all(engines: list[Engine], texts: dict[str, list[str]], repeats: int, threads: int, bar) -> dict[str, float]:
+    """Run the interleaved rounds, measuring the GEMM ceilings before each; returns the best ceilings seen."""
+    measured = []
+    for index in range(repeats):
+        bar.set_postfix_str("GEMM ceilings")
+        measured.append(gemm_ceilings(threads))
+        bar.update()
+        for engine in one_round(engines, texts, index):
+            bar.set_postfix_str(engine.name)
+            bar.update()
+    return {k: max(m[k] for m in measured) for k in measured[0]}
+
+
+def side_by_side(
+    bundle: Bundle, raw: list[str], masked: list[str], repeats: int = 2, plans: bool = True, batch_size: int = 32
+) -> dict:
     """Load every engine, time them interleaved over the same texts, and summarise (see module docstring)."""
     from tqdm.auto import tqdm
 
     from teller.classifier import BundleClassifier
+    from training.export import cpu_flags
 
+    threads = os.cpu_count() or 1  # BundleClassifier's default intra-op threads
+    texts = {"classify": masked, "mask": raw}
     with tempfile.TemporaryDirectory() as tmp:
         wide, notes = with_plans(bundle, Path(tmp)) if plans else (bundle, shipped_notes(bundle))
-        specs = contenders(wide, notes)
-        texts = {"classify": masked, "mask": raw}
-        bar = tqdm(total=len(specs) * (repeats + 2) + repeats, desc="bench", unit="step")
-        memory = {}
-        for name, group, factory, _ in specs:  # before this process builds anything that a fork could trip on
-            bar.set_postfix_str(f"memory of {name}")
-            memory[name] = memory_in_child(factory, texts[group][:8])
-            bar.update()
-        engines = []
-        for name, group, factory, options in specs:
-            bar.set_postfix_str(f"loading {name}")
-            engines.append(load(name, group, factory, texts[group][:8], memory[name], **options))
-            bar.update()
-        threads = os.cpu_count() or 1  # BundleClassifier's default intra-op threads
-        lengths = [len(ids) for ids in BundleClassifier(bundle, "fp32").encode(masked)]
-        measured = []
-        for index in range(repeats):
-            bar.set_postfix_str("GEMM ceilings")
-            measured.append(gemm_ceilings(threads))
-            bar.update()
-            for engine in one_round(engines, texts, index):
-                bar.set_postfix_str(engine.name)
-                bar.update()
-        bar.close()
-    ceilings = {k: max(m[k] for m in measured) for k in measured[0]}
+        specs = contenders(wide, notes, batch_size)
+        with tqdm(total=len(specs) * (repeats + 2) + repeats, desc="bench", unit="step") as bar:
+            engines = load_all(specs, texts, bar)
+            ceilings = time_all(engines, texts, repeats, threads, bar)
+    lengths = [len(ids) for ids in BundleClassifier(bundle, "fp32").encode(masked)]
     flops = encoder_flops(bundle, lengths) / len(lengths)
     return {
         "bundle": {"name": bundle.info.name, "version": bundle.info.version, "served": bundle.info.default_variant},
@@ -479,17 +513,12 @@ def side_by_side(bundle: Bundle, raw: list[str], masked: list[str], repeats: int
             "mean_tokens": float(np.mean(lengths)),
             "mean_chars_masking": float(np.mean([len(t) for t in raw])),
         },
-        "machine": {"cpus": os.cpu_count(), "ort_threads": threads, "cpu_flags": _flags()},
+        "machine": {"cpus": os.cpu_count(), "ort_threads": threads, "cpu_flags": cpu_flags()},
         "repeats": repeats,
+        "classifier_batch_size": batch_size,
         "ceiling": ceilings | {"how": CEILING_HOW, "encoder_gflop_per_text": flops / 1e9, "flops": FLOPS_HOW},
         "variants": {v: {"file": Path(f).name, "note": notes[v]} for v, f in wide.info.variants.items()},
         "memory": MEMORY_HOW,
         "ratios": "median over rounds of this engine's rate / the faster anchor's rate in the same round",
         "rows": summarise(engines, flops, ceilings),
     }
-
-
-def _flags() -> dict[str, bool]:
-    from training.export import cpu_flags
-
-    return cpu_flags()

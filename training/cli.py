@@ -151,6 +151,7 @@ def bench(
     plans: Annotated[
         bool, typer.Option(help="Also time the fused graph and every int8 plan the bundle lacks (built on the fly).")
     ] = True,
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per batched classifier call (both pipelines).")] = 32,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full result as JSON.")] = False,
 ) -> None:
     """Side by side in one process: Teller's classifier vs the Hugging Face pipeline, Teller's masker vs Presidio."""
@@ -167,7 +168,7 @@ def bench(
     examples = list(islice(iter_labelled(data, load_taxonomy()), limit))
     raw = [e.text[: DataConfig.model_fields["max_chars"].default] for e in examples]
     mask_examples(examples)
-    result = side_by_side(chosen, raw, [e.text for e in examples], repeats, plans)
+    result = side_by_side(chosen, raw, [e.text for e in examples], repeats, plans, batch_size)
     if as_json:
         typer.echo(json.dumps(round_floats(result)))
         return
@@ -175,7 +176,7 @@ def bench(
     typer.echo(
         f"{chosen.info.name} {chosen.info.version} (serves {chosen.info.default_variant}), {t['count']} texts from"
         f" {data}, max_length {t['max_length']} (mean {t['mean_tokens']:.0f} tokens), {os.cpu_count()} CPUs,"
-        f" {repeats} interleaved rounds"
+        f" {repeats} interleaved rounds, classifier batches of {batch_size}"
     )
     typer.echo(format_table(result["rows"]))
     typer.echo(

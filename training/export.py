@@ -244,13 +244,22 @@ def num_attention_heads(model: onnx.ModelProto) -> int:
 
 
 def optimise(fp32_path: Path, out_path: Path) -> dict[str, int]:
-    """ONNX Runtime's BERT fusions (SkipLayerNorm, BiasGelu) plus fused multi-head Attention; fp32 throughout."""
+    """ONNX Runtime's BERT fusions (BiasGelu) plus fused multi-head Attention; fp32 throughout.
+
+    Residual adds stay separate from their LayerNormalization (faster on CPU, see `teller.classifier`).
+    """
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
     model = onnx.load(str(fp32_path))
     heads = num_attention_heads(model)
     hidden = next(i for i in model.graph.initializer if i.name.endswith("LayerNorm.weight")).dims[0]
-    optimiser = optimize_model(str(fp32_path), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0)
+    options = FusionOptions("bert")
+    # Residual adds stay apart from LayerNormalization: see teller.classifier.SLOW_CPU_FUSIONS.
+    options.enable_skip_layer_norm = options.enable_bias_skip_layer_norm = False
+    optimiser = optimize_model(
+        str(fp32_path), "bert", num_heads=heads, hidden_size=hidden, optimization_options=options, opt_level=0
+    )
     stats = {k: v for k, v in optimiser.get_fused_operator_statistics().items() if v}
     fused = optimiser.model
     stats["Attention"] = fuse_attention(fused, heads)

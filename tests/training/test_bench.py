@@ -125,7 +125,7 @@ def test_side_by_side_reports_every_engine_with_its_ratio(tiny, monkeypatch):
     monkeypatch.setattr(
         bench,
         "contenders",
-        lambda b, v: [
+        lambda b, v, n: [
             ("anchor", "classify", stand_in(0.004), {"anchor": True, "ceiling": "fp32"}),
             ("fast", "classify", stand_in(0.001), {"ceiling": "int8"}),
             ("presidio", "mask", stand_in(0.004), {"anchor": True}),
@@ -152,8 +152,8 @@ def test_bench_command_prints_a_table_or_json(tmp_path, monkeypatch):
     row |= {"p95_ms": 2.0, "memory_mb": 3.0}
     seen = {}
 
-    def fake(bundle, raw, masked, repeats, plans):
-        seen.update(raw=raw, masked=masked, repeats=repeats, plans=plans)
+    def fake(bundle, raw, masked, repeats, plans, batch_size):
+        seen.update(raw=raw, masked=masked, repeats=repeats, plans=plans, batch_size=batch_size)
         ceiling = {"fp32_gflops": 1.0, "int8_gops": 2.0, "how": "h", "encoder_gflop_per_text": 0.5}
         texts = {"count": len(raw), "max_length": 32, "mean_tokens": 20.0}
         return {"rows": [row], "texts": texts, "ceiling": ceiling, "ratios": "r", "memory": "m"}
@@ -161,10 +161,10 @@ def test_bench_command_prints_a_table_or_json(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "side_by_side", fake)
     monkeypatch.setattr(evaluate, "mask_examples", lambda examples: [setattr(e, "text", "masked") for e in examples])
     args = ["bench", "--data", str(data), "--bundle", str(chosen.path), "--limit", "2", "--repeats", "1"]
-    out = CliRunner().invoke(app, [*args, "--json", "--no-plans"])
+    out = CliRunner().invoke(app, [*args, "--json", "--no-plans", "--batch-size", "8"])
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["rows"][0]["engine"] == "teller fp32"
     assert seen["masked"] == ["masked", "masked"] and len(seen["raw"]) == 2 and seen["raw"] != seen["masked"]
-    assert seen["repeats"] == 1 and not seen["plans"]
+    assert seen["repeats"] == 1 and not seen["plans"] and seen["batch_size"] == 8
     out = CliRunner().invoke(app, args)
     assert out.exit_code == 0 and "teller fp32" in out.stdout and "GEMM ceiling" in out.stdout

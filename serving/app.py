@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import Counter
 from pathlib import Path
 
 from ray import serve
@@ -41,6 +42,7 @@ class ClassifierDeployment:
         from teller.bundle import load_bundle
 
         self.classifier = Classifier(load_bundle(Path(bundle)), gpu=gpu)
+        self.runs: Counter[tuple[str, int]] = Counter()
         for method in (self._triage_one, self._intent_one):
             method.set_max_batch_size(max_batch_size)
             method.set_batch_wait_timeout_s(batch_wait_timeout_s)
@@ -48,11 +50,20 @@ class ClassifierDeployment:
 
     @serve.batch
     async def _triage_one(self, texts: list[str]) -> list[Decision]:
+        self.runs["triage", len(texts)] += 1
         return self.classifier.triage(texts)
 
     @serve.batch
     async def _intent_one(self, texts: list[str]) -> list[Intent]:
+        self.runs["intents", len(texts)] += 1
         return self.classifier.intents(texts)
+
+    def batch_sizes(self) -> dict[str, dict[int, int]]:
+        """Model runs per batch size and task on this replica: whether requests really share runs."""
+        sizes: dict[str, dict[int, int]] = {}
+        for (task, size), runs in sorted(self.runs.items()):
+            sizes.setdefault(task, {})[size] = runs
+        return sizes
 
     async def triage(self, texts: list[str]) -> list[Decision]:
         return list(await asyncio.gather(*(self._triage_one(t) for t in texts)))

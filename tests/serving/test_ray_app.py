@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -10,6 +13,15 @@ import pytest
 
 from teller.settings import get_settings
 from tests.conftest import free_port
+
+STAGE_TIMEOUT_S = 15
+AGENT = {"Authorization": "Bearer ray-agent-token"}
+NARRATIVES = [
+    "The collector keeps calling about a debt I paid off.",
+    "My credit report shows an account that is not mine and the bureau will not remove it.",
+    "The bank charged me an overdraft fee twice for the same transaction.",
+    "My mortgage servicer lost my payment and now says I am late.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +35,7 @@ def ray_url(tiny_bundle, small_kb, tmp_path_factory):
         "TELLER_RAG__KB_DIR": str(small_kb.path),
         "TELLER_SERVE__DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('ray-audit') / 'teller.db'}",
         "TELLER_SERVE__AGENT_TOKEN": "ray-agent-token",
+        "TELLER_SERVE__BACKEND_TIMEOUT_S": str(STAGE_TIMEOUT_S),
     }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
@@ -63,3 +76,86 @@ def test_ray_serve_app_triages_chats_and_reports(ray_url, tiny_bundle):
         assert f'model_version="{tiny_bundle["version"]}",stage="classification"' in metrics
         assert "/api/complaints" in http.get("/openapi.json").json()["paths"]
         assert http.get("/api/models").json()[0]["role"] == "champion"  # the FastAPI lifespan ran on the replica
+
+
+@pytest.mark.slow
+def test_simultaneous_requests_share_model_runs_and_one_chat_session_takes_both(ray_url):
+    from ray import serve
+
+    from serving.app import APP_NAME
+
+    classifier = serve.get_deployment_handle("ClassifierDeployment", app_name=APP_NAME)
+    before = classifier.batch_sizes.remote().result().get("triage", {})
+    with httpx.Client(base_url=ray_url, timeout=60) as http, ThreadPoolExecutor(16) as pool:
+        filed = list(pool.map(lambda i: http.post("/api/complaints", json={"narrative": NARRATIVES[i % 4]}), range(48)))
+        chats = list(
+            pool.map(lambda m: http.post("/api/chat", json={"message": m, "session_id": "twice"}), ["Hi", "Hello"])
+        )
+    assert [r.status_code for r in filed] == [200] * 48
+    assert [(r.status_code, r.json()["session_id"]) for r in chats] == [(200, "twice")] * 2
+    after = classifier.batch_sizes.remote().result()["triage"]
+    runs = {size: after[size] - before.get(size, 0) for size in after if after[size] > before.get(size, 0)}
+    assert sum(size * n for size, n in runs.items()) == 48  # every complaint went through exactly one run
+    assert max(runs) > 1  # and simultaneous requests shared runs
+
+
+@pytest.mark.slow
+def test_a_killed_classifier_replica_is_replaced_and_no_acknowledged_complaint_is_lost(ray_url):
+    """8 clients file complaints while the classifier replica is killed: each request is stored or a clean 503."""
+    import ray
+    from ray import serve
+
+    from serving.app import APP_NAME
+    from teller.store import Store
+
+    def replicas() -> dict[str, str]:
+        named = ray.util.list_named_actors(all_namespaces=True)
+        return {a["name"]: a["namespace"] for a in named if "ClassifierDeployment" in a["name"]}
+
+    ((victim, namespace),) = replicas().items()
+    results: list[tuple[int, str | None, str | None, float]] = []
+    stop = threading.Event()
+
+    def client(i: int) -> None:
+        with httpx.Client(base_url=ray_url, timeout=4 * STAGE_TIMEOUT_S) as http:
+            n = 0
+            while not stop.is_set():
+                start = time.monotonic()
+                r = http.post("/api/complaints", json={"narrative": f"{NARRATIVES[n % 4]} Reference {i}-{n}."})
+                cid = r.json()["complaint_id"] if r.status_code == 200 else None
+                results.append((r.status_code, cid, r.headers.get("retry-after"), time.monotonic() - start))
+                n += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(3)
+        killed_at = len(results)
+        ray.kill(ray.get_actor(victim, namespace=namespace), no_restart=True)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:  # until a new replica serves and 20 more complaints are filed
+            status = serve.status().applications[APP_NAME].deployments["ClassifierDeployment"].status
+            recovered = sum(r[0] == 200 for r in results[killed_at:]) > 20
+            if set(replicas()) - {victim} and status == "HEALTHY" and recovered:
+                break
+            time.sleep(0.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+    codes = [code for code, *_ in results]
+    print(
+        f"killed the classifier replica after {killed_at} requests; {len(results)} sent, "
+        f"{codes.count(200)} stored, {codes.count(503)} refused with 503, slowest {max(r[3] for r in results):.1f} s"
+    )
+    assert set(codes) <= {200, 503}
+    assert set(replicas()) - {victim}, "Ray Serve did not start a new classifier replica"
+    assert sum(code == 200 for code in codes[killed_at:]) > 20, "the application did not recover"
+    assert all(retry for code, _, retry, _ in results if code == 503)
+    assert max(seconds for *_, seconds in results) < 3 * STAGE_TIMEOUT_S  # a failed request is answered, not hung
+    store = Store(get_settings().database_url, migrate=False)
+    acknowledged = [cid for code, cid, *_ in results if code == 200]
+    lost = [cid for cid in acknowledged if store.complaint(cid) is None]
+    assert not lost and len(acknowledged) == len(set(acknowledged))

@@ -222,3 +222,19 @@ def test_an_unexpected_error_is_a_500_without_a_trace(backends, store, serve_set
         response = plain.get("/api/taxonomy")
     assert response.status_code == 500 and response.json()["where"] == "/api/taxonomy"
     assert "Traceback" not in response.text
+
+
+def test_one_chat_session_hit_twice_at_once_keeps_both_turns_masked(backends, store, serve_settings):
+    from serving.schemas import ChatRequest
+    from serving.service import TellerService
+
+    service = TellerService(backends, store, serve_settings)
+    messages = ["My name is John Smith, how do I dispute a charge?", "How do I get my free credit report?"]
+
+    async def both():
+        return await asyncio.gather(*(service.chat(ChatRequest(message=m, session_id="s1")) for m in messages))
+
+    replies = asyncio.run(both())
+    assert [r.session_id for r in replies] == ["s1", "s1"] and "John Smith" not in replies[0].masked_message
+    turns = service.sessions.get("s1").turns
+    assert sorted(t.question for t in turns) == sorted(r.masked_message for r in replies)

@@ -14,6 +14,16 @@ from teller.masking import model_view
 # Graph fusions that make CPU inference slower: ONNX Runtime 1.32's CPU SkipLayerNormalization kernel takes about
 # 4x as long as the Add + LayerNormalization it replaces on a MiniLM activation (110 vs 30 us for 82 x 384).
 SLOW_CPU_FUSIONS = ("SkipLayerNormFusion",)
+# Ops that quantise activations at run time: their int8 scale is taken over the whole input tensor.
+DYNAMIC_INT8_OPS = frozenset({"DynamicQuantizeLinear", "DynamicQuantizeMatMul", "MatMulInteger", "QAttention"})
+
+
+def quantises_dynamically(path: str) -> bool:
+    """Whether an ONNX graph scales its int8 activations by the batch it is given (dynamic quantisation)."""
+    import onnx
+
+    graph = onnx.load(path, load_external_data=False).graph
+    return any(node.op_type in DYNAMIC_INT8_OPS for node in graph.node)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -74,6 +84,8 @@ class BundleClassifier:
         slow = list(SLOW_CPU_FUSIONS) if chosen[:1] == ["CPUExecutionProvider"] else []
         path = str(bundle.onnx_path(self.variant))
         self.session = ort.InferenceSession(path, options, providers=chosen, disabled_optimizers=slow)
+        # A dynamic int8 graph runs one text at a time, so no decision depends on the texts batched with it.
+        self.one_per_run = quantises_dynamically(path)
         self.tokenizer = Tokenizer.from_file(str(bundle.tokenizer_path))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
@@ -88,6 +100,7 @@ class BundleClassifier:
 
     def logits(self, texts: Sequence[str], batch_size: int = 32) -> dict[str, np.ndarray]:
         """The encoder's raw logits per head, rows in the order of `texts` (already masked)."""
+        batch_size = 1 if self.one_per_run else batch_size
         encodings = self.encode(texts)
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i]))
         outputs: dict[str, list[np.ndarray]] = {h: [] for h in self.heads}
@@ -105,10 +118,12 @@ class BundleClassifier:
         inverse = np.argsort(order)
         return {h: np.concatenate(v)[inverse] if v else np.zeros((0, 0)) for h, v in outputs.items()}
 
-    def probabilities(self, texts: Sequence[str], batch_size: int = 32) -> dict[str, np.ndarray]:
+    def probabilities(
+        self, texts: Sequence[str], batch_size: int = 32, logits: dict[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
         """What the bundle serves per head: the encoder pooled with the lexical model, team and issue
-        decided jointly when the bundle says so."""
-        logits = self.logits(texts, batch_size)
+        decided jointly when the bundle says so (`logits`: the encoder's, if already computed for `texts`)."""
+        logits = self.logits(texts, batch_size) if logits is None else logits
         weights = {f"{h}_logits": w for h, w in self.bundle.info.ensemble.items()}
         lexical = {f"{h}_logits": p for h, p in self.lexical.log_probs(list(texts)).items()} if self.lexical else {}
         probs = pool(logits, lexical, weights)

@@ -259,10 +259,9 @@ def with_plans(bundle: Bundle, directory: Path) -> tuple[Bundle, dict[str, str]]
 
 def is_int8(bundle: Bundle, variant: str) -> bool:
     """Whether a variant's graph runs its encoder MatMuls in int8."""
-    import onnx
+    from teller.classifier import quantises_dynamically
 
-    graph = onnx.load(str(bundle.onnx_path(variant)), load_external_data=False).graph
-    return any(n.op_type in ("MatMulInteger", "DynamicQuantizeMatMul", "QAttention") for n in graph.node)
+    return quantises_dynamically(str(bundle.onnx_path(variant)))
 
 
 # --- arithmetic ---------------------------------------------------------------------------------------------

@@ -123,26 +123,31 @@ def model_card(info: BundleInfo, metrics: dict, baselines: dict, fingerprint: di
     return "\n".join(lines) + "\n"
 
 
-def gate_int8(draft: Bundle, val: list[Example], test: list[Example], taxonomy) -> dict:
+def gate_int8(draft: Bundle, val: list[Example], test: list[Example], taxonomy) -> tuple[dict, dict]:
     """Pick the served variant: the fastest candidate (int8 plans fastest first, then the fused fp32 graph) whose
     validation decisions stay within INT8_MAX_DROP of fp32 per head and agree with fp32's on INT8_MIN_AGREEMENT.
 
     Every candidate tried is reported; the int8 file kept is the chosen plan's, else the most faithful one (not
-    served).
+    served). Returns the report and the encoder logits on the test split per variant compared there.
     """
 
-    def decisions(variant: str, rows: list[Example]) -> dict:
-        probs = BundleClassifier(draft, variant).probabilities([e.text for e in rows])
+    def decisions(variant: str, split: str) -> dict:
+        rows, classifier = splits[split], BundleClassifier(draft, variant)
+        logits = classifier.logits([e.text for e in rows])
+        if split == "test":
+            test_logits[variant] = logits
+        probs = classifier.probabilities([e.text for e in rows], logits=logits)
         return predictions_from_probs(draft, probs, rows, taxonomy)
 
     def verdict(variant: str) -> dict:
         start = time.perf_counter()
-        out = judge(reference, decisions(variant, val), INT8_MIN_AGREEMENT, INT8_MAX_DROP)
+        out = judge(reference, decisions(variant, "val"), INT8_MIN_AGREEMENT, INT8_MAX_DROP)
         out["texts_per_s"] = len(val) / (time.perf_counter() - start)
         tqdm.write(f"{variant}: validation agreement {out['min_label_agreement']:.4f}, failures {out['failures']}")
         return out
 
-    reference = decisions("fp32", val)
+    splits, test_logits = {"val": val, "test": test}, {}
+    reference = decisions("fp32", "val")
     optimise(draft.onnx_path("fp32"), draft.path / OPTIMISED_FILE)
     draft.info.variants["opt"] = OPTIMISED_FILE
     sources = {"fp32": draft.onnx_path("fp32"), "opt": draft.onnx_path("opt")}
@@ -155,10 +160,9 @@ def gate_int8(draft: Bundle, val: list[Example], test: list[Example], taxonomy) 
             break
     tried = list(report["validation"])
     report["validation"]["opt"] = verdict("opt")
-    # Dynamic int8 scales activations by the whole batch, so a text's decision would depend on the texts batched
-    # with it: the passing plan is recorded, and the bundle serves the fused fp32 graph when it passes.
+    # Dynamic int8 scales activations by the batch, so the int8 graph runs one text per call (as judged here).
     report["plan"] = next((c for c in tried if report["validation"][c]["passed"]), None)
-    report["variant"] = "opt" if report["validation"]["opt"]["passed"] else "fp32"
+    report["variant"] = "int8" if report["plan"] else "opt" if report["validation"]["opt"]["passed"] else "fp32"
     faithful = max(tried, key=lambda c: report["validation"][c]["min_label_agreement"])
     for name in tried:
         file = draft.path / f"int8.{name}.onnx"
@@ -168,9 +172,9 @@ def gate_int8(draft: Bundle, val: list[Example], test: list[Example], taxonomy) 
             file.unlink()
     draft.info.variants["int8"] = INT8_FILE
     compared = report["variant"] if report["variant"] != "fp32" else "int8"
-    report["test"] = judge(decisions("fp32", test), decisions(compared, test), INT8_MIN_AGREEMENT, INT8_MAX_DROP)
+    report["test"] = judge(decisions("fp32", "test"), decisions(compared, "test"), INT8_MIN_AGREEMENT, INT8_MAX_DROP)
     report["test"]["variant"] = compared
-    return report
+    return report, test_logits
 
 
 @dataclass
@@ -273,12 +277,16 @@ def write_bundle(
     return Bundle(directory, info, {h: taxonomy.labels(h) for h in HEADS})
 
 
-def test_metrics(draft: Bundle, test: list[Example], result: TrainResult, config: TrainConfig, parity_report: dict):
-    """Served-variant predictions and metrics on the test split; records torch vs ONNX parity in the report."""
+def test_metrics(
+    draft: Bundle, test: list[Example], result: TrainResult, config: TrainConfig, parity_report: dict, logits: dict
+):
+    """Served-variant predictions and metrics on the test split (from the gate's test `logits` per variant, where
+    it has them); records torch vs ONNX parity in the report."""
     taxonomy = load_taxonomy()
     texts = [e.text for e in test]
-    served_probs = BundleClassifier(draft).probabilities(texts)
-    fp32_logits = BundleClassifier(draft, "fp32").logits(texts)
+    served = draft.info.default_variant
+    served_probs = BundleClassifier(draft).probabilities(texts, logits=logits.get(served))
+    fp32_logits = logits["fp32"] if "fp32" in logits else BundleClassifier(draft, "fp32").logits(texts)
     te = encode(test, result.tokenizer, taxonomy, config.max_length, config.tail_tokens)
     torch_probs = predict_probs(result.model, te, result.model.heads["team"].weight.device)
     parity_report["torch_vs_fp32_max_prob_diff"] = max(
@@ -301,7 +309,7 @@ def package(config: TrainConfig, corpus: Corpus, result: TrainResult) -> dict:
     taxonomy = load_taxonomy()
     train, val, test = (corpus.splits[s] for s in ("train", "val", "test"))
     va = encode(val, result.tokenizer, taxonomy, config.max_length, config.tail_tokens)
-    val_probs = predict_probs(result.model, va, result.model.heads["team"].weight.device)
+    val_probs = result.val_probs or predict_probs(result.model, va, result.model.heads["team"].weight.device)
     val_logits = {h: np.log(np.clip(p, 1e-12, None)) for h, p in val_probs.items()}
     ensemble = fit_ensemble(config, train, val, val_logits)
     served = served_val_probs(val_logits, ensemble, val)
@@ -331,10 +339,10 @@ def package(config: TrainConfig, corpus: Corpus, result: TrainResult) -> dict:
     bundle_dir = settings.bundles_dir / version
     with atomic_path(bundle_dir) as tmp:
         draft = write_bundle(tmp, config, corpus, result, info, ensemble)
-        parity_report = gate_int8(draft, val, test, taxonomy)
+        parity_report, logits = gate_int8(draft, val, test, taxonomy)
         info.default_variant = parity_report["variant"]
         write_json(tmp / "bundle.json", info.model_dump())
-        predictions, metrics = test_metrics(draft, test, result, config, parity_report)
+        predictions, metrics = test_metrics(draft, test, result, config, parity_report, logits)
         write_json(tmp / "parity.json", parity_report)
         write_json(tmp / "metrics.json", {"test": metrics, "history": result.history, "ensemble": ensemble.report})
         baselines = _baselines(config, train, val, test, taxonomy)

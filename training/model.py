@@ -46,6 +46,13 @@ class MultiTaskModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.heads = nn.ModuleDict({h: nn.Linear(hidden, head_sizes[h]) for h in HEADS})
 
+    def freeze_bottom(self, layers: int) -> None:
+        """Leave the embeddings and the bottom `layers` transformer layers as pre-trained (no gradients)."""
+        if layers <= 0:
+            return
+        for module in [self.encoder.embeddings, *self.encoder.encoder.layer[:layers]]:
+            module.requires_grad_(False)
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         pooled = self.dropout(mean_pool(hidden, attention_mask))

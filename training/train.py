@@ -48,6 +48,14 @@ class TrainConfig(BaseModel):
         description="Pool the encoder with a TF-IDF model per head, weighted on validation, and decide team and"
         " issue as the best allowed pair when that helps on validation.",
     )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="Training arithmetic: 'auto' trains in bf16 autocast on GPUs and on CPUs with native bf16"
+        " (AVX512-BF16, AMX), else fp32. Validation and the exported model are fp32 either way.",
+    )
+    frozen_layers: int = Field(
+        0, ge=0, description="Bottom encoder layers (with the embeddings) left as pre-trained: less to train."
+    )
     epochs: int = Field(3, ge=1, description="Maximum passes over the training split.")
     batch_size: int = Field(32, ge=1, description="Examples per optimiser step (before accumulation).")
     grad_accum: int = Field(1, ge=1, description="Batches accumulated per optimiser step.")
@@ -91,6 +99,23 @@ def pick_device(requested: str = "auto") -> torch.device:
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def mixed_precision(device: torch.device, precision: str) -> torch.dtype | None:
+    """The autocast dtype for training: bf16 where the hardware has it (fp16 on older GPUs), None for fp32."""
+    if precision == "fp32":
+        return None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if precision == "bf16" or cpu_has_bf16() else None
 
 
 def seed_everything(seed: int) -> None:
@@ -246,6 +271,7 @@ class TrainResult:
     epochs_run: float
     history: list[dict]
     device: str
+    val_probs: dict[str, np.ndarray] | None = None  # the best model's validation probabilities, when this run made it
 
 
 class Trainer:
@@ -253,6 +279,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, taxonomy: Taxonomy, run_dir: Path) -> None:
         self.config, self.taxonomy, self.run_dir = config, taxonomy, Path(run_dir)
+        self._best_val_probs: dict[str, np.ndarray] | None = None
         self.device = pick_device(config.device)
         if self.device.type == "cpu":
             torch.set_num_threads(os.cpu_count() or 1)
@@ -268,6 +295,7 @@ class Trainer:
         tasks = [int(e.intent is not None) for e in train] if cfg.task_batches else None
         sizes = {h: len(self.taxonomy.labels(h)) for h in HEADS}
         model = MultiTaskModel(sizes, cfg.encoder, cfg.dropout).to(self.device)
+        model.freeze_bottom(cfg.frozen_layers)
         losses = {
             h: nn.CrossEntropyLoss(
                 weight=class_weights(tr.labels[h], sizes[h]).to(self.device)
@@ -278,7 +306,7 @@ class Trainer:
             for h in HEADS
         }
         head_params = [p for n, p in model.named_parameters() if n.startswith("heads.")]
-        enc_params = [p for n, p in model.named_parameters() if not n.startswith("heads.")]
+        enc_params = [p for n, p in model.named_parameters() if not n.startswith("heads.") and p.requires_grad]
         optimizer = torch.optim.AdamW(
             [{"params": enc_params, "lr": cfg.lr}, {"params": head_params, "lr": cfg.head_lr}],
             weight_decay=cfg.weight_decay,
@@ -289,8 +317,8 @@ class Trainer:
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda s: min((s + 1) / max(warmup, 1), max(0.0, (total - s) / max(total - warmup, 1)))
         )
-        use_amp = self.device.type == "cuda"
-        amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+        amp_dtype = mixed_precision(self.device, cfg.precision)
+        use_amp = amp_dtype is not None
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
 
         state = {"epoch": 0, "best": -1.0, "bad": 0, "history": []}
@@ -334,7 +362,7 @@ class Trainer:
                 scaler.scale(loss / cfg.grad_accum).backward()
                 if step % cfg.grad_accum == 0 or step == len(batches):
                     scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                    nn.utils.clip_grad_norm_([*enc_params, *head_params], 1.0)
                     scaler.step(optimizer)
                     scaler.update()
                     optimizer.zero_grad(set_to_none=True)
@@ -356,7 +384,9 @@ class Trainer:
             )
         model.load_state_dict(torch.load(best_path, map_location=self.device))
         model.eval()
-        return TrainResult(model, tokenizer, state["best"], state["epoch"], state["history"], str(self.device))
+        result = TrainResult(model, tokenizer, state["best"], state["epoch"], state["history"], str(self.device))
+        result.val_probs = self._best_val_probs
+        return result
 
     def _should_stop(self, state: dict) -> bool:
         return state["bad"] > self.config.patience
@@ -373,6 +403,7 @@ class Trainer:
         if score > state["best"]:
             state["best"], state["bad"] = score, 0
             torch.save(model.state_dict(), best_path)
+            self._best_val_probs = probs
         else:
             state["bad"] += 1
 

@@ -252,7 +252,9 @@ def gate(draft: Bundle, monkeypatch, plans: dict[str, QuantPlan]) -> dict:
     monkeypatch.setattr(lifecycle, "QUANT_PLANS", plans)
     monkeypatch.setattr(lifecycle, "quantize_int8", fake_quantiser)
     rows = labelled_by(draft, texts(120))
-    return lifecycle.gate_int8(draft, rows[:80], rows[80:], load_taxonomy())
+    report, logits = lifecycle.gate_int8(draft, rows[:80], rows[80:], load_taxonomy())
+    assert set(logits) == {"fp32", report["test"]["variant"]}  # what the test metrics reuse
+    return report
 
 
 def test_gate_refuses_a_broken_plan_and_serves_the_next_faithful_one(draft, monkeypatch):
@@ -260,10 +262,10 @@ def test_gate_refuses_a_broken_plan_and_serves_the_next_faithful_one(draft, monk
     broken = report["validation"]["broken"]
     assert not broken["passed"] and broken["min_label_agreement"] < 0.9
     assert report["validation"]["faithful"]["passed"] and report["validation"]["opt"]["passed"]
-    assert report["plan"] == "faithful" and report["variant"] == "opt"  # int8 is recorded, not served
+    assert report["plan"] == "faithful" and report["variant"] == "int8"
     assert draft.info.variants == {"fp32": "model.onnx", "int8": "model.int8.onnx", "opt": "model.opt.onnx"}
     assert sorted(p.name for p in draft.path.glob("*.onnx")) == ["model.int8.onnx", "model.onnx", "model.opt.onnx"]
-    assert report["test"]["variant"] == "opt" and report["test"]["passed"]
+    assert report["test"]["variant"] == "int8" and report["test"]["passed"]
 
 
 def test_gate_falls_back_to_the_fused_fp32_graph_when_every_int8_plan_is_broken(draft, monkeypatch):
@@ -281,6 +283,6 @@ def test_a_gated_bundle_loads_and_serves_its_chosen_variant(draft, monkeypatch):
     bundle = load_bundle(draft.path)
     served = BundleClassifier(bundle).probabilities(texts(5, seed=9))
     reference = BundleClassifier(bundle, "fp32").probabilities(texts(5, seed=9))
-    assert bundle.info.default_variant == "opt"
+    assert bundle.info.default_variant == "int8"
     for head in reference:
         assert np.allclose(served[head], reference[head], atol=1e-5)

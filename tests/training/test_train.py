@@ -42,6 +42,22 @@ def test_bundle_is_complete_and_describes_itself(tiny_bundle):
     assert any((tiny_bundle["data_dir"] / "runs").glob("*/checkpoint.pt"))
 
 
+def test_an_int8_decision_does_not_depend_on_the_texts_run_with_it(tiny_bundle):
+    from teller.classifier import BundleClassifier
+
+    int8 = BundleClassifier(load_bundle(tiny_bundle["bundle"]), "int8")
+    texts = [
+        "I was charged a late fee.",
+        "My credit report lists an account I never opened, and the bureau ignored my dispute for months.",
+        "The debt collector keeps calling me at work about a debt that is not mine.",
+    ]
+    together = int8.logits(texts)
+    alone = [int8.logits([t]) for t in texts]
+    assert int8.one_per_run
+    for head, z in together.items():
+        assert np.array_equal(z, np.concatenate([a[head] for a in alone]))
+
+
 def test_served_variant_keeps_fp32s_validation_decisions(tiny_bundle):
     """Recomputed from the bundle's files, not read back from its report: what the gate let through."""
     from teller.classifier import BundleClassifier
@@ -155,3 +171,25 @@ def test_checkpoint_and_resume_continue_where_training_stopped(tmp_path):
     resumed = Trainer(config.model_copy(update={"epochs": 2}), taxonomy, tmp_path).fit(train, val, resume=True)
     assert resumed.epochs_run == 2
     assert [h["epoch"] for h in resumed.history] == [1.0, 2.0]
+
+
+def test_frozen_layers_stay_as_pretrained_and_the_rest_trains(tmp_path):
+    import torch
+
+    from teller.taxonomy import load_taxonomy
+    from training.data import Example
+    from training.model import MultiTaskModel
+    from training.train import TrainConfig, Trainer
+
+    taxonomy = load_taxonomy()
+    train = [
+        Example(f"complaint about {t} number {i}", "cfpb", team=t) for i in range(16) for t in taxonomy.team_labels[:2]
+    ]
+    torch.manual_seed(0)
+    initial = MultiTaskModel({h: len(taxonomy.labels(h)) for h in ("team", "issue", "vulnerable", "intent")}, "random")
+    config = TrainConfig(encoder="random", max_length=16, batch_size=8, epochs=1, baselines=[], frozen_layers=1, seed=0)
+    trained = Trainer(config, taxonomy, tmp_path).fit(train, train[:8]).model.state_dict()
+    before = initial.state_dict()
+    moved = {name for name, value in trained.items() if not torch.equal(value, before[name])}
+    assert moved and all(n.startswith("heads.") or "pooler" in n for n in moved)  # the one layer is frozen too
+    assert not any(n.startswith(("encoder.embeddings", "encoder.encoder.layer.0.")) for n in moved)

@@ -1,4 +1,4 @@
-"""The serving platform's commands: `teller serve`, `openapi`, `feedback export`, `rollout ...`, `deploy sagemaker`."""
+"""The serving platform's commands: `teller serve`, `openapi`, `feedback export`, `rollout`, `deploy`, `intake`."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ rollout_app = typer.Typer(help="KServe canary rollouts of the Teller InferenceSe
 app.add_typer(rollout_app, name="rollout")
 deploy_app = typer.Typer(help="Alternate serving backends.", no_args_is_help=True)
 app.add_typer(deploy_app, name="deploy")
+intake_app = typer.Typer(
+    help="Consume complaints from a stream (Redis Streams, Kinesis): triage, store, then acknowledge; "
+    "`teller intake send FILE` puts records on it."
+)
+app.add_typer(intake_app, name="intake")
 
 
 @app.command()
@@ -166,3 +171,56 @@ def deploy_sagemaker(
         problem = exc.errors()[0]
         raise TellerError(problem["msg"], "--" + str(problem["loc"][0]).replace("_", "-")) from exc
     typer.echo(f"endpoint {endpoint}: {deploy(spec)} with release {version}")
+
+
+@intake_app.callback(invoke_without_command=True)
+@command
+def intake(
+    ctx: typer.Context,
+    backend: Annotated[str | None, typer.Option(help="redis (default), kinesis or kafka.")] = None,
+    stream: Annotated[str | None, typer.Option(help="Stream to read or send to (default teller:complaints).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Most records per poll (default 32).")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Prometheus metrics port (default 9400; 0: none).")] = None,
+    bundle: Annotated[Path | None, typer.Option(help="Model bundle (default: the one `teller serve` serves).")] = None,
+) -> None:
+    """Triage complaints from the stream until SIGTERM or Ctrl+C (the batch in flight is finished and acked)."""
+    from pydantic import ValidationError
+
+    from teller.settings import IntakeSettings, get_settings
+
+    given = {"backend": backend, "stream": stream, "batch_size": batch_size, "metrics_port": metrics_port}
+    try:
+        settings = IntakeSettings.model_validate(
+            get_settings().intake.model_dump() | {k: v for k, v in given.items() if v is not None}
+        )
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        raise TellerError(problem["msg"], "--" + str(problem["loc"][0]).replace("_", "-")) from exc
+    ctx.obj = settings
+    if ctx.invoked_subcommand is not None:
+        return
+    from serving.intake.consumer import local_service, run_intake
+    from serving.intake.streams import open_stream
+
+    source = open_stream(settings)  # first: a wrong stream setting fails before the model loads
+    run_intake(settings, local_service(str(bundle) if bundle else None), source)
+
+
+@intake_app.command("send")
+@command
+def intake_send(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help=".jsonl of complaint records (sent as they are) or a CFPB .csv(.gz).")],
+    limit: Annotated[int | None, typer.Option(min=1, help="Send at most this many records.")] = None,
+) -> None:
+    """Put complaint records on the stream (`teller intake --stream S send FILE` for another stream)."""
+    from serving.intake.producer import file_records
+    from serving.intake.streams import open_stream
+
+    records = file_records(file, limit)
+    stream = open_stream(ctx.obj)
+    try:
+        stream.put(records)
+    finally:
+        stream.close()
+    typer.echo(f"{len(records)} records -> {ctx.obj.backend} stream {ctx.obj.stream}")

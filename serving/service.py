@@ -162,10 +162,15 @@ class TellerService:
             model_version=self.model_version,
         )
 
-    async def triage(self, complaints: list[ComplaintRequest]) -> list[ComplaintDecision]:
-        """Mask, triage and durably record complaints; no decision is returned that is not stored."""
+    async def triage(self, complaints: list[ComplaintRequest], ids: list[str] | None = None) -> list[ComplaintDecision]:
+        """Mask, triage and durably record complaints; no decision is returned that is not stored.
+
+        `ids` are caller-given complaint ids (a stream producer's, for idempotent intake); by default new UUIDs.
+        """
         if not complaints:
             raise InvalidInput("empty batch", "body", "send one complaint or a non-empty list")
+        if ids is not None and len(ids) != len(complaints):
+            raise InvalidInput(f"{len(ids)} ids for {len(complaints)} complaints", "ids", "give one id per complaint")
         narratives = [c.narrative for c in complaints]
         self._check_texts(narratives)
         self.metrics.batch.labels("complaints").observe(len(complaints))
@@ -182,7 +187,7 @@ class TellerService:
         latency = round((time.perf_counter() - start) * 1000 / len(texts), 2)
         rows = [
             Complaint(
-                id=str(uuid.uuid4()),
+                id=ids[i] if ids is not None else str(uuid.uuid4()),
                 narrative=text,
                 product=_clip(labels.get((i, "product")), 200),
                 channel=_clip(labels.get((i, "channel")), 50),

@@ -98,6 +98,30 @@ class ServeSettings(BaseModel):
     traffic_percent: int = Field(100, ge=0, le=100, description="Share of traffic the rollout sends to this server.")
 
 
+class IntakeSettings(BaseModel):
+    """Streaming complaint intake (`teller intake`): which stream, how much per poll, where metrics are served."""
+
+    model_config = ConfigDict(extra="forbid")
+    backend: Literal["redis", "kinesis", "kafka"] = Field("redis", description="Stream the consumer reads.")
+    stream: str = Field("teller:complaints", min_length=1, description="Stream (Redis key, Kinesis stream) to read.")
+    dead_letter_stream: str | None = Field(None, description="Where bad records go; default: <stream>.dlq.")
+    group: str = Field("teller-intake", min_length=1, description="Consumer group (Redis) that shares the records.")
+    consumer: str | None = Field(None, description="This consumer's name in the group; default: <hostname>-<pid>.")
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis server holding the stream.")
+    batch_size: int = Field(32, ge=1, le=500, description="Most records read, triaged and stored per poll.")
+    block_ms: int = Field(2000, ge=0, le=60_000, description="How long a poll waits for new records.")
+    claim_idle_ms: int = Field(
+        60_000, ge=0, description="Claim a record another consumer received but has not acked for this long."
+    )
+    retry_backoff_s: float = Field(1.0, gt=0, le=300, description="First wait after a backend failure (doubles).")
+    metrics_host: str = Field("127.0.0.1", description="Address the Prometheus metrics endpoint binds.")
+    metrics_port: int = Field(9400, ge=0, le=65535, description="Port of the metrics endpoint (0: none).")
+    kinesis_region: str | None = Field(None, description="AWS region of the Kinesis stream; default: AWS_REGION.")
+    checkpoint_table: str = Field(
+        "teller-intake-checkpoints", description="DynamoDB table of Kinesis checkpoints (key: stream, shard)."
+    )
+
+
 class StepResources(BaseModel):
     """What a pipeline step asks the cluster for."""
 
@@ -149,6 +173,7 @@ class TellerSettings(BaseSettings):
     rag: RagSettings = Field(default_factory=RagSettings, description="Knowledge base and chat answers.")
     serve: ServeSettings = Field(default_factory=ServeSettings, description="Serving platform and audit store.")
     pipelines: PipelineSettings = Field(default_factory=PipelineSettings, description="Kubeflow Pipelines.")
+    intake: IntakeSettings = Field(default_factory=IntakeSettings, description="Streaming complaint intake.")
 
     @classmethod
     def settings_customise_sources(

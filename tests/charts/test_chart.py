@@ -25,6 +25,7 @@ TARGETS = {
     "eks": yaml.safe_load((CHART / "values-eks.yaml").read_text()),
     "eks-canary-ray": yaml.safe_load((CHART / "values-eks.yaml").read_text())
     | {"rollout": {"deploymentMode": "Serverless", "canaryPercent": 10}, "ray": {"enabled": True}},
+    "kind-intake": yaml.safe_load((CHART / "values-kind.yaml").read_text()) | {"intake": {"enabled": True}},
 }
 
 
@@ -53,7 +54,7 @@ def kinds(docs: list[dict], kind: str) -> list[dict]:
 def pod_specs(docs: list[dict]) -> list[dict]:
     """Every pod template: predictor, StatefulSet, Ray head and worker groups."""
     specs = [d["spec"]["predictor"] for d in kinds(docs, "InferenceService")]
-    specs += [d["spec"]["template"]["spec"] for d in kinds(docs, "StatefulSet")]
+    specs += [d["spec"]["template"]["spec"] for d in kinds(docs, "StatefulSet") + kinds(docs, "Deployment")]
     for ray in kinds(docs, "RayService"):
         cluster = ray["spec"]["rayClusterConfig"]
         specs += [cluster["headGroupSpec"]["template"]["spec"]]
@@ -152,6 +153,58 @@ def test_probes_point_at_health_and_readiness():
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
 
 
+def test_intake_deployment_renders_only_when_enabled():
+    assert not kinds(render({}), "Deployment") and not kinds(render({}), "ScaledObject")
+    docs = render({"intake": {"enabled": True, "batchSize": 16}})
+    (deployment,) = kinds(docs, "Deployment")
+    assert deployment["metadata"]["name"] == "teller-intake" and deployment["spec"]["replicas"] == 1
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert container["args"] == ["intake"] and env["TELLER_INTAKE__STREAM"] == "teller:complaints"
+    assert env["TELLER_INTAKE__BATCH_SIZE"] == "16" and env["TELLER_INTAKE__REDIS_URL"] == "redis://teller-redis:6379/0"
+    assert env["TELLER_SERVE__BUNDLE"] == "/mnt/models/bundle" and "TELLER_SERVE__DATABASE_URL" in env
+    assert pod["initContainers"][0]["args"] == [
+        "s3://teller-models/releases/20261124.074533/bundle",
+        "/mnt/models/bundle",
+    ]
+    assert not kinds(docs, "ScaledObject")
+    (db_policy,) = [p for p in kinds(docs, "NetworkPolicy") if p["metadata"]["name"] == "teller-postgres"]
+    admitted = [f["podSelector"]["matchLabels"] for f in db_policy["spec"]["ingress"][0]["from"]]
+    assert {"app.kubernetes.io/instance": "teller", "app.kubernetes.io/component": "intake"} in admitted
+    secured = kinds(render({"intake": {"enabled": True, "redis": {"passwordSecret": "teller-redis"}}}), "Deployment")
+    env = {e["name"]: e for e in secured[0]["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "teller-redis", "key": "password"}
+    assert env["TELLER_INTAKE__REDIS_URL"]["value"] == "redis://:$(REDIS_PASSWORD)@teller-redis:6379/0"
+
+
+def test_intake_autoscales_on_the_redis_backlog_with_keda():
+    docs = render({"intake": {"enabled": True, "autoscaling": {"enabled": True, "maxReplicas": 6}}})
+    (deployment,) = kinds(docs, "Deployment")
+    (scaled,) = kinds(docs, "ScaledObject")
+    assert "replicas" not in deployment["spec"]  # KEDA owns the replica count
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1" and scaled["spec"]["maxReplicaCount"] == 6
+    assert scaled["spec"]["scaleTargetRef"] == {"name": deployment["metadata"]["name"]}
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "redis-streams"
+    assert all(isinstance(v, str) for v in trigger["metadata"].values())  # the CRD types trigger metadata as strings
+    assert trigger["metadata"] | {"address": "teller-redis:6379", "lagCount": "200"} == trigger["metadata"]
+    assert (
+        trigger["metadata"]["stream"] == "teller:complaints" and trigger["metadata"]["consumerGroup"] == "teller-intake"
+    )
+    kubernetes_validate.validate(deployment, "1.31.0", strict=True)
+
+
+def test_intake_on_kinesis_gets_its_region_and_checkpoint_table():
+    values = {"enabled": True, "backend": "kinesis", "stream": "teller-complaints", "kinesis": {"region": "us-east-1"}}
+    (deployment,) = kinds(render({"intake": values}), "Deployment")
+    env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["TELLER_INTAKE__BACKEND"] == "kinesis" and env["TELLER_INTAKE__KINESIS_REGION"] == "us-east-1"
+    assert (
+        env["TELLER_INTAKE__CHECKPOINT_TABLE"] == "teller-intake-checkpoints" and "TELLER_INTAKE__REDIS_URL" not in env
+    )
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
@@ -161,6 +214,12 @@ def test_probes_point_at_health_and_readiness():
         ({"rollout": {"deploymentMode": "RawDeployment", "canaryPercent": 10}}, "needs rollout.deploymentMode"),
         ({"database": {"postgres": {"enabled": False}}}, "database.existingSecret is required"),
         ({"ingress": {"enabled": True}}, "ingress.enabled is for RawDeployment"),
+        ({"intake": {"enabled": True, "backend": "kafka"}}, "/intake/backend"),
+        ({"intake": {"enabled": True, "backend": "kinesis"}}, "intake.kinesis.region is required"),
+        (
+            {"intake": {"enabled": True, "backend": "kinesis", "autoscaling": {"enabled": True}}},
+            "intake.autoscaling needs intake.backend=redis",
+        ),
     ],
 )
 def test_bad_values_fail_with_a_message(values, message):

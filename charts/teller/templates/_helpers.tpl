@@ -72,6 +72,11 @@ seccompProfile:
     secretKeyRef:
       name: {{ include "teller.agentTokenSecret" . }}
       key: {{ .Values.agentToken.key }}
+{{- include "teller.databaseEnv" . }}
+{{- end }}
+
+{{/* The audit database URL: the chart's Postgres (password from its Secret) or an external URL from a Secret. */}}
+{{- define "teller.databaseEnv" -}}
 {{- if .Values.database.postgres.enabled }}
 - name: POSTGRES_PASSWORD
   valueFrom:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 TAXONOMY_PATH = Path(__file__).parent / "config" / "taxonomy.yaml"
 HEADS = ("team", "issue", "vulnerable", "intent")
@@ -32,6 +33,61 @@ class Topic(BaseModel):
     kb_topics: list[str] = Field(default_factory=list, description="KB topics whose answers suit this topic.")
 
 
+class CustomLabel(BaseModel):
+    """A label the bank added (`teller labels accept`): its description and examples, and where it lives."""
+
+    model_config = ConfigDict(extra="forbid")
+    head: Literal["issue", "topic"] = Field(description="issue: a complaint issue; topic: a chat topic (one intent).")
+    description: str = Field(min_length=1, description="One sentence saying what the label means.")
+    examples: list[str] = Field(default_factory=list, description="Example texts (masked) of the label.")
+    teams: list[str] = Field(default_factory=list, description="issue: the teams whose complaints can carry it.")
+    handoff: bool = Field(True, description="topic: whether conversations on it always go to a human.")
+    threshold: float | None = Field(None, description="Similarity threshold the zero-shot assignments used.")
+    accepted: str | None = Field(None, description="When it was accepted (ISO date).")
+
+    @model_validator(mode="after")
+    def _issue_has_teams(self) -> CustomLabel:
+        if not self.description.strip():
+            raise ValueError("description is blank")
+        if self.head == "issue" and not self.teams:
+            raise ValueError("an issue label needs at least one team in 'teams'")
+        return self
+
+
+def fold_custom_labels(data: dict[str, Any]) -> dict[str, Any]:
+    """Raw taxonomy data with every custom label added where its head reads labels (idempotent).
+
+    An issue label becomes a canonical issue carried by its teams; a topic label becomes a topic with one
+    intent of the same name. The rest of Teller then sees an ordinary taxonomy.
+    """
+    custom = data.get("custom_labels") or {}
+    if not isinstance(custom, dict):
+        raise ValueError("custom_labels must map label names to {head, description, examples, ...}")
+    if not custom:
+        return data
+    data = {**data, "issues": dict(data.get("issues") or {}), "topics": dict(data.get("topics") or {})}
+    teams = data.get("teams") or {}
+    data["teams"] = {k: dict(v) if isinstance(v, dict) else v.model_dump() for k, v in teams.items()}
+    reserved = {data.get("issue_other"), data.get("out_of_scope_intent")}
+    for name, spec in custom.items():
+        try:
+            label = spec if isinstance(spec, CustomLabel) else CustomLabel.model_validate(spec)
+        except ValidationError as exc:
+            raise ValueError(f"custom label {name!r}: {exc}") from None
+        if not str(name).strip() or name in reserved:
+            raise ValueError(f"custom label {name!r}: the name is blank or reserved")
+        if label.head == "issue":
+            if unknown := [t for t in label.teams if t not in data["teams"]]:
+                raise ValueError(f"custom label {name!r}: unknown team(s) {unknown}; use {sorted(data['teams'])}")
+            data["issues"].setdefault(name, [])
+            for team in label.teams:
+                issues = data["teams"][team].get("issues") or []
+                data["teams"][team]["issues"] = issues if name in issues else [*issues, name]
+        else:
+            data["topics"].setdefault(name, {"label": name, "handoff": label.handoff, "intents": [name]})
+    return data
+
+
 class Taxonomy(BaseModel):
     """Validated taxonomy with lookups for every head."""
 
@@ -44,6 +100,14 @@ class Taxonomy(BaseModel):
     out_of_scope_intent: str
     topics: dict[str, Topic]
     clinc_in_scope_domains: list[str]
+    custom_labels: dict[str, CustomLabel] = Field(
+        default_factory=dict, description="Labels added by `teller labels accept` (folded into issues/topics)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_custom(cls, data: Any) -> Any:
+        return fold_custom_labels(data) if isinstance(data, dict) else data
 
     @model_validator(mode="after")
     def _issues_belong_to_teams(self) -> Taxonomy:

@@ -1,5 +1,5 @@
-"""The model lifecycle's commands: `teller train`, `baselines`, `evaluate`, `bench`, `predict` and
-`registry list|promote`."""
+"""The model lifecycle's commands: `teller train`, `baselines`, `evaluate`, `bench`, `predict`,
+`registry list|promote` and `labels propose|accept|discover|evaluate`."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import typer
 
 from teller.commands import command
 from teller.errors import TellerError
+from training.labels.cli import app as labels_app
 
 app = typer.Typer()
 registry_app = typer.Typer(help="The MLflow model registry: list versions, promote a challenger.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
+app.add_typer(labels_app, name="labels")
 
 
 @app.command()
@@ -39,6 +41,12 @@ def train(
         bool | None,
         typer.Option(help="Override the lexical ensemble and joint team-issue decision (--no-ensemble: off)."),
     ] = None,
+    precision: Annotated[
+        str | None, typer.Option(help="Override training arithmetic: auto (bf16 where native), fp32 or bf16.")
+    ] = None,
+    frozen_layers: Annotated[
+        int | None, typer.Option(help="Override how many bottom encoder layers stay as pre-trained.")
+    ] = None,
     summary: Annotated[Path | None, typer.Option(help="Also write the run summary JSON here.")] = None,
 ) -> None:
     """Build the corpus, fine-tune, export ONNX (+int8), evaluate vs baselines, report and register."""
@@ -54,6 +62,8 @@ def train(
         "tail_tokens": tail_tokens,
         "task_batches": task_batches,
         "ensemble": ensemble,
+        "frozen_layers": frozen_layers,
+        "precision": precision,
     }
     config = profile_config(profile, **{k: v for k, v in overrides.items() if v is not None})
     result = train_and_package(config, resume=resume, register=register)

@@ -18,6 +18,7 @@ from teller.masking import MaskCache, Masker, model_view
 from teller.settings import get_settings
 from teller.taxonomy import HEADS, Taxonomy
 from training.data import Example, LoadStats, iter_banking77, iter_cfpb, iter_clinc150_out_of_scope
+from training.labels.assignments import apply_zero_shot
 
 SPLITS = ("train", "val", "test")
 _SPLIT_SALT = "teller-split-v1"
@@ -50,6 +51,10 @@ class DataConfig(BaseModel):
         description="At most this many complaints per split (a deterministic subset), None for all.",
     )
     out_of_scope_limit: int = Field(1500, ge=0, description="Out-of-scope chat queries kept (all splits).")
+    zero_shot: Path | None = Field(
+        default_factory=lambda: get_settings().data_dir / "labels" / "accepted",
+        description="Accepted zero-shot labels (`teller labels accept`): they label train/val rows, never test.",
+    )
 
 
 @dataclass
@@ -142,8 +147,11 @@ def build_corpus(config: DataConfig, taxonomy: Taxonomy, cache_path: Path | None
     masked = MaskCache(cache_path).mask_all([e.text for e in all_rows], Masker)
     for e, text in zip(all_rows, masked, strict=True):
         e.text = text
+    zero_shot = apply_zero_shot(splits, config.zero_shot, taxonomy)
     fingerprint = corpus_fingerprint(splits)
     fingerprint["loaded"] = {name: asdict(s) for name, s in stats.items()}
+    if zero_shot:
+        fingerprint["zero_shot"] = zero_shot
     dists = {h: {k: dict(c.most_common()) for k, c in d.items()} for h, d in distributions.items()}
     return Corpus(splits, fingerprint, dists)
 

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= quick
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: up serve loadtest test install web train kb evaluate lint clean
+.PHONY: up serve loadtest test install web train kb evaluate lint clean postgres-server redis-server
 
 $(STAMP): pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
@@ -58,8 +58,20 @@ serve: web
 loadtest: $(STAMP)
 	$(BIN)/python loadtests/run.py --users 10 --duration 60
 
+# the store tests start Debian's PostgreSQL server on loopback
+postgres-server:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { \
+		test "$$(id -u)" = 0 || { echo "error: PostgreSQL is missing for the store tests; run: sudo apt-get install -y postgresql"; exit 1; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+# the intake tests start Debian's Redis server on loopback
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		test "$$(id -u)" = 0 || { echo "error: Redis is missing for the intake tests; run: sudo apt-get install -y redis-server"; exit 1; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
 ## test: install and run the whole suite: lint, import layering, web unit tests (Vitest), Python and browser tests
-test: web $(CHROMIUM)
+test: web $(CHROMIUM) postgres-server redis-server
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	cd web && npm test

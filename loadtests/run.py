@@ -124,7 +124,11 @@ def main() -> None:
             locust += ["-u", str(args.users), "-r", str(args.users), "-t", f"{args.duration}s", "--host", url]
             locust += ["--csv", args.out / "locust"]
             subprocess.run([str(c) for c in locust], check=False)
-            stages = stage_split(httpx.get(f"{url}/metrics", timeout=10).text)
+            try:
+                stages = stage_split(httpx.get(f"{url}/metrics", timeout=10).text)
+            except httpx.HTTPError as exc:
+                what = f"{args.out / 'serve.log'}: the server stopped answering during the run ({exc})"
+                raise ServerError(f"{what}\nFix: read this server log") from None
     except ServerError as exc:
         sys.exit(f"error: {exc}")
     rows, table = summarise(args.out / "locust_stats.csv", stages, args.users, args.duration)

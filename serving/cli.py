@@ -199,11 +199,12 @@ def intake(
     ctx.obj = settings
     if ctx.invoked_subcommand is not None:
         return
-    from serving.intake.consumer import local_service, run_intake
+    from serving.intake.consumer import run_intake
     from serving.intake.streams import open_stream
+    from serving.service import triage_service
 
     source = open_stream(settings)  # first: a wrong stream setting fails before the model loads
-    run_intake(settings, local_service(str(bundle) if bundle else None), source)
+    run_intake(settings, triage_service(bundle), source)
 
 
 @intake_app.command("send")

@@ -13,12 +13,9 @@ import kserve
 from kserve.protocol.infer_type import InferRequest, InferResponse
 
 from serving import protocols
-from serving.backends import LocalBackends
 from serving.errors import ServiceError, service_error_handler
-from serving.runtime import Classifier, Decision, resolve_bundle
-from serving.service import TellerService
-from teller.settings import get_settings
-from teller.store import Store
+from serving.runtime import Decision
+from serving.service import TellerService, triage_service
 
 
 class TellerTriageModel(kserve.Model):
@@ -35,11 +32,7 @@ class TellerTriageModel(kserve.Model):
     def load(self) -> bool:
         """Build the service from settings (masker, the bundle's classifier, the audit store at the database URL)."""
         if self.service is None:
-            from teller.masking import Masker
-
-            settings = get_settings()
-            backends = LocalBackends(Masker(), Classifier(resolve_bundle(self.bundle_path)), answerer=None)
-            self.service = TellerService(backends, Store(settings.database_url), settings.serve)
+            self.service = triage_service(self.bundle_path)
         self.service.start()
         self.ready = True
         return self.ready

@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -43,7 +44,7 @@ from serving.schemas import (
     Taxonomy,
 )
 from teller.decision import SPECIALIST_QUEUE
-from teller.settings import ServeSettings
+from teller.settings import ServeSettings, get_settings
 from teller.store import Allocation, Complaint, Feedback, Store
 from teller.taxonomy import load_taxonomy
 
@@ -306,6 +307,18 @@ class TellerService:
                 "audit store",
                 "retry shortly; if it persists, check the database at TELLER_SERVE__DATABASE_URL",
             ) from exc
+
+
+def triage_service(bundle: Path | None = None) -> TellerService:
+    """The triage service over in-process stages (real masker, the bundle's classifier) and the configured audit
+    store: what the standalone KServe predictor and `teller intake` serve (triage never answers chat)."""
+    from serving.backends import LocalBackends
+    from serving.runtime import Classifier, resolve_bundle
+    from teller.masking import Masker
+
+    settings = get_settings()
+    backends = LocalBackends(Masker(), Classifier(resolve_bundle(bundle)), answerer=None)
+    return TellerService(backends, Store(settings.database_url), settings.serve)
 
 
 def handoff_reason(intent: Intent, min_confidence: float) -> str | None:

@@ -133,10 +133,11 @@ def gate_int8(draft: Bundle, val: list[Example], test: list[Example], taxonomy) 
 
     def decisions(variant: str, split: str) -> dict:
         rows, classifier = splits[split], BundleClassifier(draft, variant)
-        logits = classifier.logits([e.text for e in rows])
+        texts = [e.text for e in rows]
+        logits = classifier.logits(texts)
         if split == "test":
             test_logits[variant] = logits
-        probs = classifier.probabilities([e.text for e in rows], logits=logits)
+        probs = classifier.probabilities(texts, logits=logits)
         return predictions_from_probs(draft, probs, rows, taxonomy)
 
     def verdict(variant: str) -> dict:

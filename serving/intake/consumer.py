@@ -308,18 +308,3 @@ def run_intake(settings: IntakeSettings, service: TellerService, stream: Stream)
         if server is not None:
             server.shutdown()
     log.info("stopped after %.0f s", time.perf_counter() - started)
-
-
-def local_service(bundle: str | None = None) -> TellerService:
-    """The triage service over in-process stages (real masker, the served bundle) and the audit store in settings."""
-    from pathlib import Path
-
-    from serving.backends import LocalBackends
-    from serving.runtime import Classifier, resolve_bundle
-    from teller.masking import Masker
-    from teller.settings import get_settings
-
-    settings = get_settings()
-    classifier = Classifier(resolve_bundle(Path(bundle) if bundle else None))
-    backends = LocalBackends(Masker(), classifier, answerer=None)  # triage never answers
-    return TellerService(backends, Store(settings.database_url), settings.serve)

@@ -207,6 +207,12 @@ class TellerService:
             for row, d in zip(rows, decisions, strict=True)
         ]
 
+    def stored(self, complaint_ids: list[str]) -> set[str]:
+        """The complaint ids among these that the audit store already holds (decided before)."""
+        if not complaint_ids:
+            return set()
+        return self._store("check which complaints are decided", lambda: self.store.stored_ids(complaint_ids))
+
     async def triage_texts(self, narratives: list[str]) -> list[Decision]:
         """`triage` for protocol payloads (KServe v1/v2, SageMaker), which carry narratives only."""
         made = await self.triage([ComplaintRequest.model_construct(narrative=n) for n in narratives])

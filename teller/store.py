@@ -137,6 +137,11 @@ class Store:
                 return None
             return found, list(found.allocations), list(found.feedback)
 
+    def stored_ids(self, ids: list[str]) -> set[str]:
+        """Which of these complaint ids are already stored (a replayed stream record is not decided twice)."""
+        with self.session() as s:
+            return set(s.scalars(select(Complaint.id).where(Complaint.id.in_(ids))))
+
     def add_feedback(self, feedback: Feedback) -> bool:
         """Record a correction; False if the complaint does not exist."""
         with self.session() as s:

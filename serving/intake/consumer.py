@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import Field, ValidationError
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from serving.errors import InvalidInput, MalformedPayload, PayloadTooLarge, ServiceError, StoreUnavailable, Unavailable
@@ -24,7 +23,6 @@ from serving.intake.streams import Record, Stream
 from serving.schemas import ComplaintRequest
 from serving.service import TellerService
 from teller.settings import IntakeSettings
-from teller.store import Complaint, Store
 
 log = logging.getLogger(__name__)
 
@@ -208,9 +206,7 @@ class Consumer:
 
     def _decided(self, ids: list[str]) -> set[str]:
         """Which of these complaint ids the audit store already holds."""
-        if not ids:
-            return set()
-        return decided_ids(self.service.store, ids)
+        return self.service.stored(ids)
 
     def _dead_letter(self, record: Record, error: ServiceError) -> None:
         log.warning("dead-lettered %s: %s", record.id, error.detail)
@@ -260,20 +256,6 @@ class Consumer:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-
-
-def decided_ids(store: Store, ids: list[str]) -> set[str]:
-    """The complaint ids among `ids` that the store holds; a store failure becomes `StoreUnavailable`."""
-    try:
-        with store.session() as session:
-            return set(session.scalars(select(Complaint.id).where(Complaint.id.in_(ids))))
-    except Exception as exc:
-        log.error("audit store could not check complaint ids", exc_info=exc)
-        raise StoreUnavailable(
-            f"could not check which complaints are decided ({type(exc).__name__})",
-            "audit store",
-            "retry shortly; if it persists, check the database at TELLER_SERVE__DATABASE_URL",
-        ) from exc
 
 
 def serve_metrics(registry: CollectorRegistry, host: str, port: int):

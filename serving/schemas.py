@@ -169,3 +169,65 @@ class Dashboard(Strict):
     vulnerable: int = Field(description="Decisions flagged vulnerable.")
     confidence: list[int] = Field(description="Histogram of routing confidence in ten 0.1-wide bins from 0 to 1.")
     agreement: list[Agreement]
+
+
+class LabelCount(Strict):
+    """How many texts carry a label before and after a proposed label is applied."""
+
+    label: str
+    before: int
+    after: int
+
+
+class LabelProposal(Strict):
+    """A label proposed zero-shot (`teller labels propose`), as its report describes it."""
+
+    name: str
+    head: Literal["issue", "topic"]
+    description: str
+    created: str = Field(description="When the proposal was scored (ISO 8601, UTC).")
+    rows: int = Field(description="Texts scored.")
+    proposed: int = Field(description="Texts at or above the threshold.")
+    threshold: float = Field(description="Score threshold (calibrated on the examples unless given).")
+    expected_precision: float | None = Field(description="Estimated from the examples; None without examples.")
+    expected_recall: float | None = Field(description="Estimated from the examples; None without examples.")
+    accepted: bool = Field(description="Whether the label is in the taxonomy (`teller labels accept`).")
+    distribution: list[LabelCount] = Field(description="The largest labels and the new one, before and after.")
+    confidence_before: list[int] = Field(description="Label confidence in ten 0.1-wide bins, before.")
+    confidence_after: list[int] = Field(description="Label confidence in ten 0.1-wide bins, with the new label.")
+
+
+class ClusterExample(Strict):
+    text: str = Field(description="A masked text near the cluster's centre (truncated).")
+    confidence: float = Field(description="The model's top probability on it.")
+
+
+class DiscoveredCluster(Strict):
+    """A group of texts the model is unsure of: a candidate new label for an analyst to name."""
+
+    id: int
+    size: int
+    top_terms: list[str] = Field(description="Words and bigrams that set the cluster apart.")
+    mean_confidence: float
+    predicted: dict[str, int] = Field(description="What the model predicts for them today (three most frequent).")
+    examples: list[ClusterExample]
+
+
+class Discovery(Strict):
+    """The latest `teller labels discover` run."""
+
+    created: str
+    model_version: str = Field(description="Bundle version that scored the texts.")
+    head: Literal["issue", "topic"]
+    scored: int
+    uncertain: int = Field(description="Texts under max_confidence, clustered.")
+    max_confidence: float
+    clusters: list[DiscoveredCluster]
+
+
+class LabelReports(Strict):
+    """Everything `teller labels` has written: proposals, the latest discovery, and any file it could not read."""
+
+    proposals: list[LabelProposal]
+    discovery: Discovery | None
+    unreadable: list[str] = Field(description="Report files that exist but could not be read (name only).")

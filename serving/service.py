@@ -28,6 +28,7 @@ from serving.errors import (
     StoreUnavailable,
     Unauthorized,
 )
+from serving.labels import read_label_reports
 from serving.runtime import Attribution, Decision, Intent
 from serving.schemas import (
     ChatRequest,
@@ -40,6 +41,7 @@ from serving.schemas import (
     FeedbackAck,
     FeedbackRecord,
     FeedbackRequest,
+    LabelReports,
     ModelRoute,
     Taxonomy,
 )
@@ -277,6 +279,11 @@ class TellerService:
         recent = self._store("read recent decisions", lambda: self.store.recent_allocations(limit))
         corrections = [(f, a) for _, f, a in self._store("read corrections", self.store.corrections)]
         return summarise(recent, corrections, self._store("read the model rollout", self.store.strategy))
+
+    def label_reports(self) -> LabelReports:
+        """Proposed labels (accepted or not) and the latest clusters of texts the model is unsure of."""
+        taxonomy = load_taxonomy()
+        return read_label_reports(get_settings().labels_dir, set(taxonomy.custom_labels))
 
     def _check_texts(self, texts: list[str]) -> None:
         limit = self.settings.max_text_chars

@@ -103,9 +103,11 @@ class IntakeSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     backend: Literal["redis", "kinesis", "kafka"] = Field("redis", description="Stream the consumer reads.")
-    stream: str = Field("teller:complaints", min_length=1, description="Stream (Redis key, Kinesis stream) to read.")
+    stream: str = Field(
+        "teller:complaints", min_length=1, description="Stream (Redis key, Kinesis stream, Kafka topic) to read."
+    )
     dead_letter_stream: str | None = Field(None, description="Where bad records go; default: <stream>.dlq.")
-    group: str = Field("teller-intake", min_length=1, description="Consumer group (Redis) that shares the records.")
+    group: str = Field("teller-intake", min_length=1, description="Consumer group (Redis, Kafka) sharing the records.")
     consumer: str | None = Field(None, description="This consumer's name in the group; default: <hostname>-<pid>.")
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis server holding the stream.")
     batch_size: int = Field(32, ge=1, le=500, description="Most records read, triaged and stored per poll.")
@@ -119,6 +121,11 @@ class IntakeSettings(BaseModel):
     kinesis_region: str | None = Field(None, description="AWS region of the Kinesis stream; default: AWS_REGION.")
     checkpoint_table: str = Field(
         "teller-intake-checkpoints", description="DynamoDB table of Kinesis checkpoints (key: stream, shard)."
+    )
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka brokers (host:port, comma-separated).")
+    kafka_config: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra librdkafka client settings, e.g. security.protocol, sasl.mechanism (secrets via env).",
     )
 
 
@@ -189,6 +196,11 @@ class TellerSettings(BaseSettings):
     @property
     def bundles_dir(self) -> Path:
         return self.data_dir / "bundles"
+
+    @property
+    def labels_dir(self) -> Path:
+        """Where `teller labels` writes proposals and discovered clusters (the dashboard reads them)."""
+        return self.data_dir / "reports" / "labels"
 
     @property
     def kb_dir(self) -> Path:

@@ -1,4 +1,4 @@
-"""The agent API (bearer token): the triage queues, corrections, explanations and the model dashboard."""
+"""The agent API (bearer token): the triage queues, corrections, explanations, the model dashboard and label reports."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 
 from serving.routers import AGENT, Service
 from serving.runtime import Attribution
-from serving.schemas import ComplaintView, Dashboard, ExplainRequest, FeedbackAck, FeedbackRequest
+from serving.schemas import ComplaintView, Dashboard, ExplainRequest, FeedbackAck, FeedbackRequest, LabelReports
 
 router = APIRouter(tags=["agent"], dependencies=AGENT)
 
@@ -41,3 +41,9 @@ def dashboard(
 ) -> Dashboard:
     """Rollout shares, label distributions, confidence histogram and agreement with agents' corrections."""
     return service.dashboard(limit)
+
+
+@router.get("/api/labels", response_model=LabelReports)
+def labels(service: Service) -> LabelReports:
+    """Labels proposed zero-shot (distribution and confidence before/after) and discovered clusters of unsure texts."""
+    return service.label_reports()

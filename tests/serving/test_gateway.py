@@ -203,6 +203,7 @@ def test_handoff_policy_leaves_unsure_intents_to_the_knowledge_base():
         ("post", "/api/complaints/any/feedback", {"agent_id": "a", "vulnerable": True}),
         ("post", "/api/explain", {"narrative": "My card was charged twice."}),
         ("get", "/api/dashboard", None),
+        ("get", "/api/labels", None),
         ("post", "/v1/models/teller-triage:explain", {"instances": ["My card was charged twice."]}),
     ],
 )

@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from serving.labels import read_label_reports
 from teller.errors import DataError, TellerError
 from teller.taxonomy import TAXONOMY_PATH, Taxonomy, load_taxonomy
 from tests.conftest import BANKING77, sample_rows
@@ -109,6 +110,9 @@ def test_propose_then_accept_into_a_copy_of_the_taxonomy(tmp_path, data_dir, by_
     assert summary["proposed"] == len(flagged) and hits >= 8 and hits / len(flagged) >= 0.8
     assert summary["distribution"]["after"]["fx_rates"] == summary["proposed"]
     assert summary["threshold"]["expected_precision"] > 0
+    shown = read_label_reports(data_dir / "reports" / "labels", accepted=set()).proposals[0]  # the dashboard view
+    assert shown.distribution[0].after == summary["proposed"] and not shown.accepted
+    assert sum(shown.confidence_before) == sum(shown.confidence_after) == summary["rows"]
 
     copy = tmp_path / "taxonomy.yaml"
     shutil.copy(TAXONOMY_PATH, copy)
@@ -120,6 +124,8 @@ def test_propose_then_accept_into_a_copy_of_the_taxonomy(tmp_path, data_dir, by_
     assert yaml.safe_load(copy.read_text())["version"] == 1 and "# CSR chat" in copy.read_text(), "comments kept"
     assert TAXONOMY_PATH.read_bytes() == original
     assert result["rows"] == summary["proposed"]
+    (shown,) = read_label_reports(data_dir / "reports" / "labels", set(taxonomy.custom_labels)).proposals
+    assert shown.accepted
 
     splits = Corpus.load(data_dir / "corpus" / "abc123").splits
     applied = apply_zero_shot(splits, accepted_dir(), taxonomy)

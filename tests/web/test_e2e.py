@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,23 @@ WEB = PROJECT_ROOT / "web"
 SCREENSHOTS = PROJECT_ROOT / "var" / "screenshots"
 TOKEN = "e2e-agent-token"
 
+
+def write_label_reports(env: dict) -> None:
+    """A proposal and a discovery made by the real CLI on the tiny model's corpus, for the labels page."""
+    teller = [str(Path(sys.executable).with_name("teller")), "labels"]
+    examples = [
+        "Someone opened a credit card in my name and the bureau will not remove it",
+        "My identity was stolen and accounts I never opened are on my report",
+        "A fraudulent account appears on my credit report after identity theft",
+    ]
+    commands = [
+        [*teller, "propose", "Identity theft account", "--description", "Accounts opened by an identity thief"]
+        + [arg for e in examples for arg in ("--example", e)],
+        [*teller, "discover", "--bundle", env["TELLER_SERVE__BUNDLE"], "--limit", "150", "--max-confidence", "1"],
+    ]
+    for command in commands:
+        run = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
 
 
 @pytest.mark.slow
@@ -36,6 +53,7 @@ def test_web_app_end_to_end(tiny_bundle, small_kb, tmp_path):
         "TELLER_SERVE__DATABASE_URL": f"sqlite:///{database}",
         "TELLER_SERVE__AGENT_TOKEN": TOKEN,
     }
+    write_label_reports(env)
     with teller_serve(free_port(), tmp_path / "serve.log", env) as url:
         run = subprocess.run(
             ["npx", "playwright", "test"],
@@ -53,7 +71,7 @@ def test_web_app_end_to_end(tiny_bundle, small_kb, tmp_path):
             timeout=600,
         )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
-    for page in ("chat", "complaint", "agent-console", "dashboard", "chat-mobile"):
+    for page in ("chat", "complaint", "agent-console", "dashboard", "labels", "chat-mobile"):
         assert (SCREENSHOTS / f"{page}.png").stat().st_size > 10_000
 
     # What the browser did is in the audit store: the agent's correction, and the complaint stored masked.

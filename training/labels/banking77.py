@@ -103,7 +103,7 @@ def evaluate_hidden(
         "per_label": per_label,
         "macro": macro,
     }
-    write_json(get_settings().data_dir / "reports" / "labels" / f"banking77-hidden-{split}-seed{seed}.json", result)
+    write_json(get_settings().labels_dir / f"banking77-hidden-{split}-seed{seed}.json", result)
     return result
 
 

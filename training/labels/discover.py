@@ -28,7 +28,7 @@ EXAMPLE_CHARS = 600
 
 def report_path() -> Path:
     """var/reports/labels/discover.json: the report the dashboard can read."""
-    return get_settings().data_dir / "reports" / "labels" / "discover.json"
+    return get_settings().labels_dir / "discover.json"
 
 
 def bundle_confidence(bundle: Bundle, head: str, texts: list[str], batch: int = 256) -> tuple[np.ndarray, list[str]]:

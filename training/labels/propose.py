@@ -44,7 +44,7 @@ def slug(name: str) -> str:
 
 def report_dir(name: str) -> Path:
     """Where a label's review file and report live: var/reports/labels/<slug>/."""
-    return get_settings().data_dir / "reports" / "labels" / slug(name)
+    return get_settings().labels_dir / slug(name)
 
 
 def check_new(name: str, head: str, description: str, examples: list[str], taxonomy: Taxonomy) -> None:
@@ -119,7 +119,12 @@ def propose(
         "proposed_by_old_label": dict(Counter(r.label for r, p in zip(rows, proposed, strict=True) if p).most_common()),
         "proposed_by_team": dict(Counter(r.team for r, p in zip(rows, proposed, strict=True) if p and r.team)),
         "distribution": {"before": dict(dist_before.most_common()), "after": dict(dist_after.most_common())},
-        "confidence": {"before": _stats(before), "after": _stats(after), "proposed_after": _stats(after[proposed])},
+        "confidence": {
+            "before": _stats(before),
+            "after": _stats(after),
+            "proposed_after": _stats(after[proposed]),
+            "histogram": {"before": _histogram(before), "after": _histogram(after)},
+        },
         "files": files,
     }
     write_json(out / "summary.json", summary)
@@ -170,6 +175,11 @@ def _stats(values: np.ndarray) -> dict:
     if not len(values):
         return {"rows": 0}
     return {"rows": len(values), "mean": round(float(values.mean()), 4), "median": round(float(np.median(values)), 4)}
+
+
+def _histogram(values: np.ndarray) -> list[int]:
+    """Counts in ten 0.1-wide confidence bins from 0 to 1 (the dashboard's chart)."""
+    return np.histogram(np.clip(values, 0, 1), bins=10, range=(0, 1))[0].astype(int).tolist()
 
 
 def _write_review(path: Path, rows: list[LabelRow], sim: np.ndarray, score: np.ndarray, proposed: np.ndarray) -> None:

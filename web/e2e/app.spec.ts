@@ -1,4 +1,4 @@
-// End to end against the real backend: chat, hand-off, complaint filing, agent correction, dashboard.
+// End to end against the real backend: chat, hand-off, complaint filing, agent correction, dashboard, labels.
 import { expect, type Page, test } from "@playwright/test";
 import path from "node:path";
 
@@ -101,6 +101,16 @@ test("the model dashboard shows the serving version, charts and agreement", asyn
   await expect(page.getByRole("region", { name: "Routing confidence" }).locator("svg.recharts-surface")).toBeVisible();
   await expect(page.getByTestId("agreement")).toContainText("reviewed");
   await shot(page, "dashboard");
+});
+
+test("the labels page shows a proposed label's charts and the clusters of unsure complaints", async ({ page }) => {
+  await signIn(page, "labels");
+  const proposal = page.getByRole("article", { name: "Proposed label Identity theft account" });
+  await expect(proposal.getByTestId("proposal-counts")).toContainText("texts at score");
+  await expect(proposal.locator("svg.recharts-surface").first()).toBeVisible();
+  await expect(page.getByTestId("discovery-summary")).toContainText("scored 150 issue texts");
+  await expect(page.getByRole("article", { name: "Cluster 0" })).toContainText("complaints");
+  await shot(page, "labels");
 });
 
 test("the chat works on a phone-sized screen", async ({ page }) => {

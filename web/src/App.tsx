@@ -7,12 +7,14 @@ import { Loading } from "./components/ui";
 
 // Charts load only for staff who open the dashboard, not for every visitor to the chat.
 const ModelDashboard = lazy(() => import("./dashboard/ModelDashboard").then((m) => ({ default: m.ModelDashboard })));
+const LabelReports = lazy(() => import("./dashboard/LabelReports").then((m) => ({ default: m.LabelReports })));
 
 const PAGES = [
   { path: "chat", label: "Chat" },
   { path: "complaint", label: "File a complaint" },
   { path: "agent", label: "Agent console" },
   { path: "dashboard", label: "Model dashboard" },
+  { path: "labels", label: "Labels" },
 ] as const;
 type Page = (typeof PAGES)[number]["path"];
 
@@ -32,7 +34,7 @@ export function App() {
     return () => window.removeEventListener("hashchange", onHash);
   }, []);
 
-  const staffPage = page === "agent" || page === "dashboard";
+  const staffPage = page === "agent" || page === "dashboard" || page === "labels";
   return (
     <div className="min-h-screen text-slate-900">
       <header className="bg-teal-800 text-white">
@@ -72,6 +74,11 @@ export function App() {
         {page === "dashboard" && token && (
           <Suspense fallback={<Loading />}>
             <ModelDashboard token={token} onUnauthorized={() => setToken(null)} />
+          </Suspense>
+        )}
+        {page === "labels" && token && (
+          <Suspense fallback={<Loading />}>
+            <LabelReports token={token} onUnauthorized={() => setToken(null)} />
           </Suspense>
         )}
       </main>

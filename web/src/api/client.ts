@@ -15,6 +15,9 @@ export type Attribution = Schemas["Attribution"];
 export type ExplainRequest = Schemas["ExplainRequest"];
 export type Taxonomy = Schemas["Taxonomy"];
 export type Dashboard = Schemas["Dashboard"];
+export type LabelReports = Schemas["LabelReports"];
+export type LabelProposal = Schemas["LabelProposal"];
+export type DiscoveredCluster = Schemas["DiscoveredCluster"];
 export type HandoffReason = NonNullable<ChatResponse["handoff_reason"]>;
 
 /** An API failure with a message a person can act on; status 0 means the server was not reached. */
@@ -76,6 +79,7 @@ export const api = {
     request<FeedbackAck>(`/api/complaints/${encodeURIComponent(id)}/feedback`, post(body), token),
   explain: (token: string, body: ExplainRequest) => request<Attribution>("/api/explain", post(body), token),
   dashboard: (token: string, limit = 500) => request<Dashboard>(`/api/dashboard?limit=${limit}`, {}, token),
+  labels: (token: string) => request<LabelReports>("/api/labels", {}, token),
 };
 
 /** The routing confidence of a decision: the probability of the chosen team. */

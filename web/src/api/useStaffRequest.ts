@@ -1,4 +1,4 @@
-import { useCallback } from "react";
+import { useCallback, useEffect, useState } from "react";
 import { ApiError, errorMessage } from "./client";
 
 /** Wraps staff API calls: a 401 signs the user out, other failures become a message. */
@@ -17,4 +17,19 @@ export function useStaffRequest(onUnauthorized: () => void, setError: (message: 
     },
     [onUnauthorized, setError],
   );
+}
+
+/** Staff data loaded on mount and on `reload` (pass a stable `load`, e.g. from useCallback). */
+export function useStaffData<T>(load: () => Promise<T>, onUnauthorized: () => void) {
+  const [data, setData] = useState<T | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const call = useStaffRequest(onUnauthorized, setError);
+  const reload = useCallback(async () => {
+    const found = await call(load);
+    if (found) setData(found);
+  }, [call, load]);
+  useEffect(() => {
+    void reload();
+  }, [reload]);
+  return { data, error, reload };
 }

@@ -1,17 +1,9 @@
 import { render, screen, within } from "@testing-library/react";
-import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Dashboard } from "../api/client";
 import { mockFetch } from "../test/fetch";
 import { ModelDashboard } from "./ModelDashboard";
 
-beforeAll(() => {
-  // jsdom has no layout: Recharts measures its container through ResizeObserver.
-  globalThis.ResizeObserver ??= class {
-    observe() {}
-    unobserve() {}
-    disconnect() {}
-  };
-});
 afterEach(() => vi.unstubAllGlobals());
 
 const board: Dashboard = {

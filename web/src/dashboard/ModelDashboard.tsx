@@ -1,25 +1,16 @@
-import { useCallback, useEffect, useState } from "react";
-import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
-import { api, type Dashboard } from "../api/client";
-import { useStaffRequest } from "../api/useStaffRequest";
+import { useCallback } from "react";
+import { api } from "../api/client";
+import { useStaffData } from "../api/useStaffRequest";
 import { Badge, buttonClass, ErrorAlert, humanise, Loading } from "../components/ui";
+import { Bars, percent } from "./Bars";
 
 type Props = { token: string; onUnauthorized: () => void };
-
-const percent = (x: number | null | undefined) => (x === null || x === undefined ? "–" : `${Math.round(x * 100)}%`);
+const DECISIONS = [{ key: "n", name: "Decisions", fill: "#0f766e" }];
 
 /** What ML engineers watch: versions in the rollout, label and confidence distributions, agreement with agents. */
 export function ModelDashboard({ token, onUnauthorized }: Props) {
-  const [board, setBoard] = useState<Dashboard | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const call = useStaffRequest(onUnauthorized, setError);
-  const load = useCallback(async () => {
-    const found = await call(() => api.dashboard(token));
-    if (found) setBoard(found);
-  }, [call, token]);
-  useEffect(() => {
-    void load();
-  }, [load]);
+  const load = useCallback(() => api.dashboard(token), [token]);
+  const { data: board, error, reload } = useStaffData(load, onUnauthorized);
 
   if (error) return <ErrorAlert>{error}</ErrorAlert>;
   if (!board) return <Loading />;
@@ -30,7 +21,7 @@ export function ModelDashboard({ token, onUnauthorized }: Props) {
     <div className="space-y-6">
       <div className="flex items-center justify-between">
         <h1 className="text-lg font-semibold">Model dashboard</h1>
-        <button type="button" onClick={() => void load()} className={buttonClass}>
+        <button type="button" onClick={() => void reload()} className={buttonClass}>
           Refresh
         </button>
       </div>
@@ -92,31 +83,7 @@ function Chart({ title, data, x, horizontal = false }: { title: string; data: Re
   return (
     <section aria-label={title} className="rounded-lg bg-white p-4 shadow">
       <h2 className="mb-2 font-semibold">{title}</h2>
-      {data.length === 0 ? (
-        <p className="text-sm text-slate-500">No decisions yet.</p>
-      ) : (
-        <div className="h-72">
-          <ResponsiveContainer width="100%" height="100%">
-            {horizontal ? (
-              <BarChart data={data} layout="vertical" margin={{ left: 8 }}>
-                <CartesianGrid strokeDasharray="3 3" horizontal={false} />
-                <XAxis type="number" allowDecimals={false} tick={{ fontSize: 11 }} />
-                <YAxis type="category" dataKey={x} width={200} tick={{ fontSize: 11 }} interval={0} />
-                <Tooltip />
-                <Bar dataKey="n" name="Decisions" fill="#0f766e" isAnimationActive={false} />
-              </BarChart>
-            ) : (
-              <BarChart data={data} margin={{ left: -20 }}>
-                <CartesianGrid strokeDasharray="3 3" vertical={false} />
-                <XAxis dataKey={x} tick={{ fontSize: 11 }} interval={0} angle={-25} textAnchor="end" height={70} />
-                <YAxis allowDecimals={false} tick={{ fontSize: 11 }} />
-                <Tooltip />
-                <Bar dataKey="n" name="Decisions" fill="#0f766e" isAnimationActive={false} />
-              </BarChart>
-            )}
-          </ResponsiveContainer>
-        </div>
-      )}
+      {data.length === 0 ? <p className="text-sm text-slate-500">No decisions yet.</p> : <Bars data={data} x={x} series={DECISIONS} horizontal={horizontal} />}
     </section>
   );
 }

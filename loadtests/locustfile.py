@@ -2,6 +2,7 @@
 
 Complaints come from a CFPB export (LOADTEST_COMPLAINTS, default ../shared/data/cfpb/complaints.csv.gz),
 chat messages from the KB evaluation questions (LOADTEST_QUESTIONS, default rag/evalsets/eval.jsonl).
+With LOADTEST_REQUESTS set, every request's start time, latency and text length are written there as CSV.
 """
 
 from __future__ import annotations
@@ -12,10 +13,14 @@ import itertools
 import json
 import os
 import random
+import sys
 import uuid
 from pathlib import Path
 
-from locust import HttpUser, between, task
+from locust import HttpUser, between, events, task
+
+sys.path.insert(0, str(Path(__file__).parent))  # Locust loads this file by path, not as a package module
+from requests_log import RequestLog
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPLAINTS = Path(os.environ.get("LOADTEST_COMPLAINTS", ROOT.parent / "shared/data/cfpb/complaints.csv.gz"))
@@ -33,6 +38,16 @@ NARRATIVES = narratives(COMPLAINTS)
 MESSAGES = [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines() if line.strip()]
 
 
+LOG = RequestLog()
+events.request.add_listener(LOG.record)
+
+
+@events.quitting.add_listener
+def _write_requests(**_) -> None:
+    if path := os.environ.get("LOADTEST_REQUESTS"):
+        LOG.write(Path(path))
+
+
 class Customer(HttpUser):
     """Half complaint filings, half chat messages, with a short think time."""
 
@@ -43,9 +58,12 @@ class Customer(HttpUser):
 
     @task
     def complaint(self) -> None:
-        self.client.post("/api/complaints", json={"narrative": random.choice(NARRATIVES)}, name="complaints")
+        narrative = random.choice(NARRATIVES)
+        self.client.post(
+            "/api/complaints", json={"narrative": narrative}, name="complaints", context={"chars": len(narrative)}
+        )
 
     @task
     def chat(self) -> None:
         body = {"message": random.choice(MESSAGES), "session_id": self.session_id}
-        self.client.post("/api/chat", json=body, name="chat")
+        self.client.post("/api/chat", json=body, name="chat", context={"chars": len(body["message"])})

@@ -1,8 +1,9 @@
 """Bounded headless load test: start `teller serve`, run Locust in its own process, write a summary table.
 
 Usage: python loadtests/run.py [--users 10] [--duration 60] [--out var/loadtest]
-Writes <out>/locust_stats.csv (Locust's own), <out>/summary.md and <out>/summary.csv, and the per-stage
-latency split read from the server's /metrics.
+Writes <out>/locust_stats.csv (Locust's own), <out>/summary.md and <out>/summary.csv with the per-stage
+latency split read from the server's /metrics and the slowest requests, <out>/requests.csv (every request)
+and <out>/latency.png (latency over the run, per endpoint).
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))
+from requests_log import read_requests  # noqa: E402
+
 BIN = Path(sys.executable).parent
 
 
@@ -110,6 +114,36 @@ def summarise(stats_csv: Path, stages: dict[str, float], users: int, duration: i
     return rows, "\n".join(lines) + "\n"
 
 
+def slowest_table(requests: list[dict], n: int = 5) -> str:
+    """The slowest requests with when they started and how long their text was: where a tail comes from."""
+    if not requests:
+        return ""
+    lines = ["", "| slowest requests | started (s into the run) | ms | characters |", "|---|---|---|---|"]
+    for r in sorted(requests, key=lambda r: -r["latency_ms"])[:n]:
+        lines.append(f"| {r['endpoint']} | {r['started_s']:.1f} | {r['latency_ms']:.0f} | {r['chars']:,} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_latency(requests: list[dict], out: Path) -> None:
+    """Latency of every request against when it started, one colour per endpoint (log scale)."""
+    if not requests:
+        return
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for endpoint in sorted({r["endpoint"] for r in requests}):
+        mine = [r for r in requests if r["endpoint"] == endpoint]
+        ax.scatter([r["started_s"] for r in mine], [r["latency_ms"] for r in mine], s=8, label=endpoint, alpha=0.7)
+    ax.set(xlabel="request started (s into the run)", ylabel="latency (ms)", yscale="log", title="Load test latency")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=10)
@@ -123,7 +157,8 @@ def main() -> None:
             locust = [BIN / "locust", "-f", ROOT / "loadtests" / "locustfile.py", "--headless", "--only-summary"]
             locust += ["-u", str(args.users), "-r", str(args.users), "-t", f"{args.duration}s", "--host", url]
             locust += ["--csv", args.out / "locust"]
-            subprocess.run([str(c) for c in locust], check=False)
+            env = {**os.environ, "LOADTEST_REQUESTS": str(args.out / "requests.csv")}
+            subprocess.run([str(c) for c in locust], check=False, env=env)
             try:
                 stages = stage_split(httpx.get(f"{url}/metrics", timeout=10).text)
             except httpx.HTTPError as exc:
@@ -132,6 +167,9 @@ def main() -> None:
     except ServerError as exc:
         sys.exit(f"error: {exc}")
     rows, table = summarise(args.out / "locust_stats.csv", stages, args.users, args.duration)
+    requests = read_requests(args.out / "requests.csv")
+    table += slowest_table(requests)
+    plot_latency(requests, args.out / "latency.png")
     (args.out / "summary.md").write_text(table)
     with (args.out / "summary.csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

@@ -240,11 +240,9 @@ def open_stream(settings: IntakeSettings) -> Stream:
         from serving.intake.kinesis import KinesisStream
 
         return KinesisStream.from_settings(settings)
-    raise TellerError(
-        "the Kafka backend is not available in this release",
-        "TELLER_INTAKE__BACKEND=kafka",
-        "use backend redis or kinesis (a Kafka consumer needs the confluent-kafka package, not installed here)",
-    )
+    from serving.intake.kafka import KafkaStream
+
+    return KafkaStream.from_settings(settings)
 
 
 def envelope_json(record: Record, error: TellerError, stream: str, consumer: str) -> bytes:

@@ -205,6 +205,32 @@ def test_intake_on_kinesis_gets_its_region_and_checkpoint_table():
     )
 
 
+def test_intake_on_kafka_scales_on_the_group_lag_and_reads_its_client_settings_from_a_secret():
+    values = {
+        "enabled": True,
+        "backend": "kafka",
+        "stream": "complaints",
+        "kafka": {"bootstrap": "b-1.msk:9096,b-2.msk:9096", "ports": [9096], "configSecret": "teller-kafka"},
+        "autoscaling": {"enabled": True},
+    }
+    docs = render({"intake": values})
+    (deployment,) = kinds(docs, "Deployment")
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["TELLER_INTAKE__BACKEND"]["value"] == "kafka"
+    assert env["TELLER_INTAKE__KAFKA_BOOTSTRAP"]["value"] == "b-1.msk:9096,b-2.msk:9096"
+    assert env["TELLER_INTAKE__KAFKA_CONFIG"]["valueFrom"]["secretKeyRef"] == {"name": "teller-kafka", "key": "config"}
+    assert "TELLER_INTAKE__REDIS_URL" not in env
+    (trigger,) = kinds(docs, "ScaledObject")[0]["spec"]["triggers"]
+    assert trigger["type"] == "kafka" and all(isinstance(v, str) for v in trigger["metadata"].values())
+    assert (
+        trigger["metadata"] | {"topic": "complaints", "consumerGroup": "teller-intake", "lagThreshold": "200"}
+        == (trigger["metadata"])
+    )
+    (policy,) = [p for p in kinds(docs, "NetworkPolicy") if p["metadata"]["name"] == "teller-intake"]
+    assert {"port": 9096, "protocol": "TCP"} in policy["spec"]["egress"][1]["ports"]
+    kubernetes_validate.validate(deployment, "1.31.0", strict=True)
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
@@ -214,11 +240,12 @@ def test_intake_on_kinesis_gets_its_region_and_checkpoint_table():
         ({"rollout": {"deploymentMode": "RawDeployment", "canaryPercent": 10}}, "needs rollout.deploymentMode"),
         ({"database": {"postgres": {"enabled": False}}}, "database.existingSecret is required"),
         ({"ingress": {"enabled": True}}, "ingress.enabled is for RawDeployment"),
-        ({"intake": {"enabled": True, "backend": "kafka"}}, "/intake/backend"),
+        ({"intake": {"enabled": True, "backend": "nats"}}, "/intake/backend"),
+        ({"intake": {"enabled": True, "backend": "kafka"}}, "intake.kafka.bootstrap is required"),
         ({"intake": {"enabled": True, "backend": "kinesis"}}, "intake.kinesis.region is required"),
         (
             {"intake": {"enabled": True, "backend": "kinesis", "autoscaling": {"enabled": True}}},
-            "intake.autoscaling needs intake.backend=redis",
+            "intake.autoscaling needs intake.backend=redis or kafka",
         ),
     ],
 )

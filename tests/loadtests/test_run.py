@@ -55,3 +55,26 @@ def test_a_server_that_cannot_start_is_reported_with_its_log(tmp_path, monkeypat
     with pytest.raises(run.ServerError, match="exited with 2"), run.teller_serve(free_port(), log, timeout_s=120):
         pass
     assert "no model bundle yet" in log.read_text()
+
+
+def test_every_request_is_recorded_then_the_slowest_listed_and_plotted(tmp_path):
+    from loadtests.requests_log import RequestLog  # what the Locust process writes with
+
+    log = RequestLog()
+    for name, ms, chars in [("chat", 40.0, 60), ("complaints", 3300.0, 26_697), ("complaints", 90.0, 850)]:
+        log.record(name=name, response_time=ms, exception=None, context={"chars": chars}, response=None)
+    log.record(name="chat", response_time=5.0, exception=ConnectionError("refused"), context={})
+    log.write(tmp_path / "requests.csv")
+
+    requests = run.read_requests(tmp_path / "requests.csv")
+    assert [(r["endpoint"], r["latency_ms"], r["chars"], r["failed"]) for r in requests] == [
+        ("complaints", 3300.0, 26_697, False),  # ordered by start: end time less latency
+        ("complaints", 90.0, 850, False),
+        ("chat", 40.0, 60, False),
+        ("chat", 5.0, 0, True),
+    ]
+    table = run.slowest_table(requests, n=2)
+    assert "| 3300 | 26,697 |" in table and "| 90 | 850 |" in table and "| 40 |" not in table
+    run.plot_latency(requests, tmp_path / "latency.png")
+    assert (tmp_path / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert run.read_requests(tmp_path / "absent.csv") == [] and run.slowest_table([]) == ""

@@ -131,7 +131,8 @@ def _gateway_app():
 
     settings = get_settings()
     handles = [serve.get_deployment_handle(name, app_name=APP_NAME) for name in _STAGES]
-    return create_app(RayBackends(*handles), Store(settings.database_url), settings.serve, settings.rag.memory_turns)
+    backends, store = RayBackends(*handles), Store(settings.database_url)
+    return create_app(backends, store, settings.serve, settings.rag.memory_turns, warm_up=True)
 
 
 @serve.deployment

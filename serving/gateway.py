@@ -16,17 +16,25 @@ from teller.settings import ServeSettings
 from teller.store import Store
 
 
-def create_app(backends: Backends, store: Store, settings: ServeSettings, memory_turns: int = 4) -> FastAPI:
+def create_app(
+    backends: Backends, store: Store, settings: ServeSettings, memory_turns: int = 4, warm_up: bool = False
+) -> FastAPI:
     """The gateway app over any `Backends`; typed service errors map to HTTP status codes in `serving.errors`."""
-    return build_app(TellerService(backends, store, settings, SessionStore(max_turns=memory_turns)), settings)
+    service = TellerService(backends, store, settings, SessionStore(max_turns=memory_turns))
+    return build_app(service, settings, warm_up)
 
 
-def build_app(service: TellerService, settings: ServeSettings) -> FastAPI:
-    """Mount every router over `service`, count requests, and serve the built web app at / when present."""
+def build_app(service: TellerService, settings: ServeSettings, warm_up: bool = False) -> FastAPI:
+    """Mount every router over `service`, count requests, and serve the built web app at / when present.
+
+    With `warm_up`, startup (and so readiness) waits until one text has been through every stage.
+    """
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         service.start()
+        if warm_up:
+            await service.warm_up()
         yield
 
     app = FastAPI(

@@ -51,6 +51,7 @@ from teller.store import Allocation, Complaint, Feedback, Store
 from teller.taxonomy import load_taxonomy
 
 log = logging.getLogger(__name__)
+WARM_UP_TEXT = "Warm-up: my card was charged a late fee twice. How do I get it back?"
 T = TypeVar("T")
 
 EXPLAIN_HEADS = ("team", "issue", "vulnerable", "intent")
@@ -116,6 +117,21 @@ class TellerService:
                 self.model_name, self.model_version, role=settings.role, traffic=settings.traffic_percent
             ),
         )
+
+    async def warm_up(self) -> None:
+        """One text through every stage (nothing stored or counted), so the first requests find them ready.
+
+        Lazy setup on first use (handles to other replicas, batch queues) otherwise lands on the first users;
+        a stage that fails here is only logged: real requests then get its 503.
+        """
+        timeout = self.settings.backend_timeout_s
+        try:
+            (masked,) = await asyncio.wait_for(self.backends.mask([WARM_UP_TEXT]), timeout)
+            await asyncio.wait_for(self.backends.triage([masked]), timeout)
+            await asyncio.wait_for(self.backends.intents([masked]), timeout)
+            await asyncio.wait_for(self.backends.answer(masked, None), timeout)
+        except Exception as exc:
+            log.warning("warm-up did not finish (%s: %s)", type(exc).__name__, exc)
 
     def authorize(self, token: str | None) -> None:
         """Admit a caller of the agent operations (console, dashboard, explanations) only with the agent token."""
@@ -202,8 +218,10 @@ class TellerService:
             Allocation(complaint_id=row.id, latency_ms=latency, **d.model_dump(exclude={"queue"}))
             for row, d in zip(rows, decisions, strict=True)
         ]
-        with self.metrics.timed("audit_write", self.model_version):
-            self._store("record the decisions", lambda: self.store.record_decisions(rows, allocations))
+        with self.metrics.timed("audit_write", self.model_version):  # in a thread: the event loop serves others
+            await asyncio.to_thread(
+                self._store, "record the decisions", lambda: self.store.record_decisions(rows, allocations)
+            )
         return [
             ComplaintDecision(complaint_id=row.id, latency_ms=latency, **d.model_dump())
             for row, d in zip(rows, decisions, strict=True)

@@ -238,3 +238,43 @@ def test_one_chat_session_hit_twice_at_once_keeps_both_turns_masked(backends, st
     assert [r.session_id for r in replies] == ["s1", "s1"] and "John Smith" not in replies[0].masked_message
     turns = service.sessions.get("s1").turns
     assert sorted(t.question for t in turns) == sorted(r.masked_message for r in replies)
+
+
+class Counting:
+    """The real stages, counting calls per stage (and failing one stage on request)."""
+
+    def __init__(self, backends, fail: str | None = None) -> None:
+        self.backends, self.fail, self.calls = backends, fail, []
+        self.model_name, self.model_version = backends.model_name, backends.model_version
+
+    def __getattr__(self, stage: str):
+        async def call(*args):
+            self.calls.append(stage)
+            if stage == self.fail:
+                raise RuntimeError(f"{stage} down")
+            return await getattr(self.backends, stage)(*args)
+
+        return call
+
+
+@pytest.mark.parametrize("warm_up", [True, False])
+def test_with_warm_up_startup_sends_one_text_through_every_stage_and_stores_nothing(backends, store, warm_up):
+    from serving.gateway import create_app
+    from teller.settings import ServeSettings
+
+    counting, before = Counting(backends), count(store)
+    with TestClient(create_app(counting, store, ServeSettings(), warm_up=warm_up)) as started:
+        assert started.get("/readyz").status_code == 200
+    assert counting.calls == (["mask", "triage", "intents", "answer"] if warm_up else [])
+    assert count(store) == before
+
+
+def test_a_stage_failing_its_warm_up_is_logged_and_the_server_still_starts(backends, store, caplog):
+    from serving.gateway import create_app
+    from teller.settings import ServeSettings
+
+    counting = Counting(backends, fail="triage")
+    with TestClient(create_app(counting, store, ServeSettings(), warm_up=True)) as started:
+        assert started.get("/readyz").status_code == 200
+    assert counting.calls == ["mask", "triage"]
+    assert "warm-up did not finish (RuntimeError: triage down)" in caplog.text

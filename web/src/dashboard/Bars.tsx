@@ -6,8 +6,9 @@ type Props = { data: Record<string, string | number>[]; x: string; series: Serie
 /** The staff pages' bar chart: vertical bars over labels, or horizontal bars for long label names. */
 export function Bars({ data, x, series, horizontal = false }: Props) {
   const bars = series.map((s) => <Bar key={s.key} dataKey={s.key} name={s.name} fill={s.fill} isAnimationActive={false} />);
+  const height = horizontal ? Math.max(288, 40 + data.length * 26) : 288; // room for every label's name
   return (
-    <div className="h-72">
+    <div style={{ height }}>
       <ResponsiveContainer width="100%" height="100%">
         {horizontal ? (
           <BarChart data={data} layout="vertical" margin={{ left: 8 }}>

@@ -109,7 +109,7 @@ function Cluster({ cluster: c }: { cluster: DiscoveredCluster }) {
       </p>
       <ul className="mt-2 space-y-2">
         {c.examples.map((e, i) => (
-          <li key={i} className="border-l-2 border-slate-300 pl-2 text-sm whitespace-pre-line text-slate-800">
+          <li key={i} title={e.text} className="line-clamp-4 border-l-2 border-slate-300 pl-2 text-sm text-slate-800">
             {e.text}
           </li>
         ))}

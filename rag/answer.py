@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.embeddings import MiniLMEmbeddings
+from rag.embeddings import SentenceEncoder
 from rag.entries import sentences
 from rag.llm import ChatClient, LLMError
 from rag.retrieval import Hit, Retrieval, tokens
@@ -74,8 +75,10 @@ class ExtractiveAnswerer:
 
     name = "extractive"
 
-    def __init__(self, embeddings: MiniLMEmbeddings, threshold: float, top_k: int = 3) -> None:
+    def __init__(self, embeddings: SentenceEncoder, threshold: float, top_k: int = 3) -> None:
         self.embeddings, self.threshold, self.top_k = embeddings, threshold, top_k
+        # Popular answers recur: their sentence vectors are kept rather than recomputed per question.
+        self._sentence_vectors = lru_cache(maxsize=1024)(self.embeddings.encode)
 
     def __call__(self, retrieval: Retrieval) -> Answer:
         cited = self.cited(retrieval)
@@ -92,7 +95,7 @@ class ExtractiveAnswerer:
         parts = sentences(passage)
         if len(" ".join(parts).split()) <= MAX_ANSWER_WORDS:
             return " ".join(parts)
-        scores = self.embeddings.encode(parts) @ vector
+        scores = self._sentence_vectors(tuple(parts)) @ vector
         chosen: set[int] = set()
         words = 0
         for i in np.argsort(-scores):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from rag.embeddings import MiniLMEmbeddings
+from rag.embeddings import OnnxEmbeddings, export_encoder
 from rag.evaluate import CALIBRATION_SET, calibrate, load_questions
 from rag.index import KnowledgeBase, Manifest, build_kb
 from teller.masking import MaskCache
@@ -23,7 +23,7 @@ def build(
     """Build the KB into `out_dir` (default: settings' kb_dir); calibrate with `calibration` if it fits this KB."""
     settings = get_settings()
     questions = load_questions(calibration or CALIBRATION_SET)
-    embeddings = MiniLMEmbeddings(progress=True)
+    embeddings = OnnxEmbeddings(export_encoder(), progress=True)
 
     def fit(path: Path) -> tuple[float, dict] | None:
         result = calibrate(KnowledgeBase(path, embeddings), questions)

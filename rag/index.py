@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from rag.embeddings import EMBEDDER_NAME, MiniLMEmbeddings
+from rag.embeddings import EMBEDDER_NAME, OnnxEmbeddings, SentenceEncoder, copy_encoder, export_encoder, kb_embeddings
 from rag.entries import KBEntry, chunk, normalise
 from rag.loaders import load_source
 from teller.errors import TellerError
@@ -141,7 +141,7 @@ def content_version(entries: list[KBEntry]) -> str:
 def build_kb(
     sources: list[KBSource],
     out_dir: Path,
-    embeddings: MiniLMEmbeddings | None = None,
+    embeddings: SentenceEncoder | None = None,
     calibrate: Callable[[Path], tuple[float, dict] | None] | None = None,
     mask_cache: MaskCache | None = None,
 ) -> Manifest:
@@ -152,7 +152,7 @@ def build_kb(
     loaded = [load_source(s) for s in sources]
     raw = [e for _, _, rows in loaded for e in rows]
     entries = merge_exact(mask_entries(raw, mask_cache))
-    embeddings = embeddings or MiniLMEmbeddings(progress=True)
+    embeddings = embeddings or OnnxEmbeddings(export_encoder(), progress=True)
     passages = [p for e in entries for p in passages_for(e)]
     vectors = embeddings.encode([p.text for p in passages], desc="embedding KB")
     first = {}
@@ -177,6 +177,7 @@ def build_kb(
             distance_strategy=DistanceStrategy.MAX_INNER_PRODUCT,
         )
         store.save_local(str(tmp / "faiss"))
+        copy_encoder(tmp)
         write_jsonl(tmp / "entries.jsonl", (e.model_dump() for e in entries))
         manifest = Manifest(
             version=content_version(entries),
@@ -200,13 +201,13 @@ def build_kb(
 class KnowledgeBase:
     """A built KB loaded for querying: entries by id, passages with vectors, and the manifest."""
 
-    def __init__(self, path: Path, embeddings: MiniLMEmbeddings | None = None) -> None:
+    def __init__(self, path: Path, embeddings: SentenceEncoder | None = None) -> None:
         from langchain_community.vectorstores import FAISS
 
         self.path = Path(path)
         self.manifest = Manifest.read(self.path)
         self.entries = {e["id"]: KBEntry.model_validate(e) for e in read_jsonl(self.path / "entries.jsonl")}
-        self.embeddings = embeddings or MiniLMEmbeddings()
+        self.embeddings = embeddings or kb_embeddings(self.path)
         # The docstore is a pickle: only load KB directories this installation built.
         self.store = FAISS.load_local(str(self.path / "faiss"), self.embeddings, allow_dangerous_deserialization=True)
         ids, n = self.store.index_to_docstore_id, self.store.index.ntotal

@@ -43,8 +43,10 @@ class ClassifierDeployment:
 
         self.classifier = Classifier(load_bundle(Path(bundle)), gpu=gpu)
         self.runs: Counter[tuple[str, int]] = Counter()
+        # A graph that runs one text at a time gains nothing from a batch; the first text would wait for the last.
+        self.batches = not self.classifier.runtime.one_per_run
         for method in (self._triage_one, self._intent_one):
-            method.set_max_batch_size(max_batch_size)
+            method.set_max_batch_size(max_batch_size if self.batches else 1)
             method.set_batch_wait_timeout_s(batch_wait_timeout_s)
         self.classifier.triage(["Warm-up: a late fee on my card."])
 
@@ -57,6 +59,10 @@ class ClassifierDeployment:
     async def _intent_one(self, texts: list[str]) -> list[Intent]:
         self.runs["intents", len(texts)] += 1
         return self.classifier.intents(texts)
+
+    def shares_runs(self) -> bool:
+        """Whether simultaneous requests are batched into one model run (not for a one-text-per-run graph)."""
+        return self.batches
 
     def batch_sizes(self) -> dict[str, dict[int, int]]:
         """Model runs per batch size and task on this replica: whether requests really share runs."""

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
+import shutil
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 
 from rag.build import build
@@ -95,3 +100,28 @@ def test_missing_kb_says_how_to_build_one(tmp_path):
 
     with pytest.raises(TellerError, match="teller kb build"):
         KnowledgeBase(tmp_path / "none")
+
+
+def test_the_kb_ships_its_query_encoder_so_answering_needs_no_torch(small_kb, tmp_path, caplog):
+    from rag.embeddings import ENCODER_DIR, MiniLMEmbeddings, OnnxEmbeddings, kb_embeddings
+
+    assert isinstance(small_kb.embeddings, OnnxEmbeddings)
+    texts = ["How do I dispute a charge?", *(d.page_content for d in small_kb.documents[:40])]
+    torch_encoder = MiniLMEmbeddings()
+    np.testing.assert_allclose(small_kb.embeddings.encode(texts), torch_encoder.encode(texts), atol=1e-5)
+
+    older = tmp_path / "older"
+    shutil.copytree(small_kb.path, older, ignore=shutil.ignore_patterns(ENCODER_DIR))
+    with caplog.at_level(logging.WARNING, logger="rag.embeddings"):
+        assert isinstance(kb_embeddings(older), MiniLMEmbeddings)
+    assert "teller kb build" in caplog.text
+
+    script = (
+        "import sys; from rag.chain import Answerer; from rag.index import KnowledgeBase; "
+        "from teller.settings import get_settings; "
+        f"kb = KnowledgeBase({str(small_kb.path)!r}); "
+        "a = Answerer(kb, get_settings().rag).answer('How do I dispute a charge?'); "
+        "print(bool(a.citations), 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False"]

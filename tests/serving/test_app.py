@@ -1,0 +1,48 @@
+"""The Ray Serve deployment classes on their own, without a cluster: how the classifier batches requests."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+
+from teller.bundle import load_bundle
+from tests.serving.test_ray_app import NARRATIVES
+
+
+def serving(tiny_bundle, variant: str, tmp_path: Path) -> Path:
+    """A copy of the tiny bundle whose served graph is `variant`."""
+    path = tmp_path / variant
+    shutil.copytree(tiny_bundle["bundle"], path)
+    info = load_bundle(path).info.model_copy(update={"default_variant": variant})
+    (path / "bundle.json").write_text(info.model_dump_json())
+    return path
+
+
+@pytest.mark.parametrize(("variant", "shared"), [("opt", True), ("int8", False)])
+def test_simultaneous_requests_share_a_run_only_where_the_graph_batches(
+    tiny_bundle, tmp_path, monkeypatch, variant, shared
+):
+    from ray.serve.batching import _BatchQueue
+
+    from serving.app import ClassifierDeployment
+
+    # Outside a replica there is no deployment config for Ray's max_ongoing_requests warning to read.
+    monkeypatch.setattr(_BatchQueue, "_warn_if_max_batch_size_exceeds_max_ongoing_requests", lambda self: None)
+    # Ray keeps one batch queue per decorated method (one instance per replica), bound to the first event loop.
+    cls = ClassifierDeployment.func_or_class
+    for method in (cls._triage_one, cls._intent_one):
+        monkeypatch.setattr(method.set_max_batch_size.__self__, "_queue", None)
+    deployment = cls(str(serving(tiny_bundle, variant, tmp_path)), 16, 0.05, False)
+
+    async def file_eight():
+        return await asyncio.gather(*(deployment.triage([NARRATIVES[i % 4]]) for i in range(8)))
+
+    decisions = asyncio.run(file_eight())
+    assert [len(d) for d in decisions] == [1] * 8 and deployment.shares_runs() is shared
+    runs = deployment.batch_sizes()["triage"]
+    assert sum(size * n for size, n in runs.items()) == 8  # every complaint went through exactly one run
+    # Batched, the eight arrive within the 50 ms wait and share runs; one text per run, none waits for another.
+    assert (max(runs) > 1) if shared else (set(runs) == {1})

@@ -1,4 +1,4 @@
-"""The knowledge base's commands: `teller kb build|ask|eval`."""
+"""The knowledge base's commands: `teller kb build|ask|eval|bench`."""
 
 from __future__ import annotations
 
@@ -116,3 +116,17 @@ def kb_eval(
     result = evaluate(chosen, items, outcomes)
     typer.echo("outcomes: " + ", ".join(f"{k} {v}" for k, v in outcomes.most_common()), err=True)
     typer.echo(json.dumps(result))
+
+
+@kb_app.command("bench")
+@command
+def kb_bench(
+    questions: Annotated[Path | None, typer.Option(help="JSONL question set; default: the calibration set.")] = None,
+    rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds per encoder.")] = 3,
+) -> None:
+    """Answer latency with the torch encoder beside the KB's ONNX encoder, side by side, as one JSON object."""
+    from rag.evaluate import CALIBRATION_SET, compare_encoders, load_questions
+    from teller.settings import get_settings
+
+    items = load_questions(questions or CALIBRATION_SET)
+    typer.echo(json.dumps(compare_encoders(get_settings().kb_dir, items, rounds)))

@@ -113,6 +113,33 @@ def evaluate(answerer: Answerer, questions: list[EvalQuestion], outcomes: Counte
     }
 
 
+def compare_encoders(kb_dir: Path, questions: list[EvalQuestion], rounds: int = 3) -> dict[str, dict]:
+    """Answer latency with the torch encoder (what a user would run) beside the KB's own ONNX encoder.
+
+    One process, same questions, interleaved rounds; also whether both retrieve the same entries.
+    """
+    from rag.embeddings import MiniLMEmbeddings
+
+    engines = {"torch": KnowledgeBase(kb_dir, MiniLMEmbeddings()), "kb_onnx": KnowledgeBase(kb_dir)}
+    latency: dict[str, list[float]] = {name: [] for name in engines}
+    retrieved: dict[str, list[list[str]]] = {name: [] for name in engines}
+    for _ in range(rounds):
+        for name, kb in engines.items():
+            answerer = Answerer(kb)  # a fresh answer cache every round
+            answerer.answer("How do I order a new debit card?")  # warm-up
+            for q in questions:
+                start = time.perf_counter()
+                retrieved[name].append(answerer.answer(q.question).retrieved)
+                latency[name].append((time.perf_counter() - start) * 1000)
+    same = np.mean([a == b for a, b in zip(retrieved["torch"], retrieved["kb_onnx"], strict=True)])
+    stats = {name: {f"p{q}": round(float(np.percentile(v, q)), 1) for q in (50, 95)} for name, v in latency.items()}
+    for name, v in latency.items():
+        stats[name]["mean"] = round(float(np.mean(v)), 1)
+        stats[name]["x_mean"] = round(float(np.mean(latency["torch"]) / np.mean(v)), 2)
+        stats[name]["same_retrieval"] = round(float(same), 4)
+    return stats
+
+
 def choose_threshold(answerable: np.ndarray, unanswerable: np.ndarray) -> tuple[float, dict]:
     """The relevance cut that best separates the two groups (max recall - false-abstain rate, mid-plateau)."""
     values = np.unique(np.concatenate([answerable, unanswerable]))

@@ -83,6 +83,13 @@ def test_kb_cli_build_ask_and_eval(small_kb, kb_sources, tmp_path, data_dir, mon
     result = json.loads(evaluated.stdout.strip().splitlines()[-1])
     assert set(result) == KEYS and result["hit_at_1"] == 1.0 and result["abstain_recall"] == 1.0
 
+    benched = runner.invoke(app, ["kb", "bench", "--questions", str(questions), "--rounds", "2"])
+    assert benched.exit_code == 0, benched.output
+    engines = json.loads(benched.stdout.strip().splitlines()[-1])
+    assert set(engines) == {"torch", "kb_onnx"} and engines["torch"]["x_mean"] == 1.0
+    assert engines["kb_onnx"]["same_retrieval"] == 1.0  # the KB's encoder retrieves what torch retrieves
+    assert all(0 < e["p50"] <= e["p95"] for e in engines.values())
+
     built = runner.invoke(app, ["kb", "build", "--source", str(kb_sources[2].path), "--out", str(tmp_path / "kb2")])
     assert built.exit_code == 0, built.output
     assert "entries" in built.stdout and (tmp_path / "kb2" / "manifest.json").is_file()

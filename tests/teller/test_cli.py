@@ -22,7 +22,7 @@ COMMANDS = {
     "predict": None,
     "labels": {"propose", "accept", "discover", "evaluate"},
     "registry": {"list", "promote"},
-    "kb": {"build", "ask", "eval"},
+    "kb": {"build", "ask", "eval", "bench"},
     "serve": None,
     "intake": {"send"},
     "openapi": None,

@@ -7,7 +7,6 @@ the torch model makes that export and stands in for KBs built before it.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -22,7 +21,6 @@ from tqdm.auto import tqdm
 log = logging.getLogger(__name__)
 EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 ENCODER_DIR = "encoder"  # inside a KB: model.onnx + tokenizer.json
-_INPUTS = ("input_ids", "attention_mask")
 
 
 def minilm_path() -> Path:
@@ -90,11 +88,11 @@ class OnnxEmbeddings(SentenceEncoder):
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
+        from teller.classifier import session_options
+
         super().__init__(batch_size, progress)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = os.cpu_count() or 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # steadier small-batch latency
-        self.session = ort.InferenceSession(str(path / "model.onnx"), options, providers=["CPUExecutionProvider"])
+        model = str(path / "model.onnx")
+        self.session = ort.InferenceSession(model, session_options(), providers=["CPUExecutionProvider"])
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length)
         self.tokenizer.enable_padding()
@@ -138,7 +136,7 @@ def _exported() -> tempfile.TemporaryDirectory:
             LastHidden().eval(),
             (ids, torch.ones_like(ids)),
             str(out / "model.onnx"),
-            input_names=list(_INPUTS),
+            input_names=["input_ids", "attention_mask"],
             output_names=["last_hidden_state"],
             dynamic_shapes={"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}},
             opset_version=18,

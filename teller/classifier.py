@@ -26,6 +26,17 @@ def quantises_dynamically(path: str) -> bool:
     return any(node.op_type in DYNAMIC_INT8_OPS for node in graph.node)
 
 
+def session_options(threads: int | None = None):
+    """ONNX Runtime options for serving on CPUs: every core unless told, and no spinning threads, which make
+    batch-1 latency swing wildly on small machines."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
@@ -75,10 +86,7 @@ class BundleClassifier:
 
         self.bundle = bundle
         self.variant = variant or bundle.info.default_variant
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        # Spinning threads make batch-1 latency swing wildly on small machines.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = session_options(threads)
         available = ort.get_available_providers()
         chosen = [p for p in (providers or ["CUDAExecutionProvider", "CPUExecutionProvider"]) if p in available]
         slow = list(SLOW_CPU_FUSIONS) if chosen[:1] == ["CPUExecutionProvider"] else []

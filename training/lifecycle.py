@@ -239,8 +239,8 @@ def fit_ensemble(config: TrainConfig, train: list[Example], val: list[Example], 
     lexical = fit_lexical(train, taxonomy)
     weights, joint, report = choose_ensemble(val_logits, lexical, val, taxonomy)
     tqdm.write(f"ensemble (validation): lexical weights {weights}, team and issue decided jointly: {joint}")
-    lexical.heads = {h: lexical.heads[h] for h in weights}
-    return Ensemble(lexical if weights else None, weights, joint, report)
+    kept = LexicalModel(lexical.vocabulary, lexical.idf, {h: lexical.heads[h] for h in weights})
+    return Ensemble(kept if weights else None, weights, joint, report)
 
 
 def served_val_probs(val_logits: dict[str, np.ndarray], ensemble: Ensemble, val: list[Example]) -> dict:

@@ -4,6 +4,7 @@ import numpy as np
 
 from teller.lexical import LexicalModel, signals
 from teller.taxonomy import load_taxonomy
+from tests.conftest import CFPB
 from training.data import Example
 from training.ensemble import fit_lexical
 
@@ -45,3 +46,34 @@ def test_saved_model_scores_as_the_fitted_one(tmp_path):
     assert before["team"].shape == (2, 5) and before["team"][0].argmax() == 0
     assert np.exp(before["team"][:, 3:]).max() < 1e-6  # teams with no training row are never predicted
     assert np.exp(before["vulnerable"][1, 1]) > np.exp(before["vulnerable"][0, 1])
+
+
+def test_features_and_scores_are_sklearns_on_real_narratives():
+    from scipy import sparse
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from teller.lexical import TOKEN_PATTERN
+    from teller.masking import model_view
+    from training.data import iter_cfpb
+    from training.ensemble import _full_order
+
+    taxonomy = load_taxonomy()
+    examples = [e for _, e in zip(range(300), iter_cfpb(CFPB, taxonomy), strict=False)]
+    views = [model_view(e.text) for e in examples]
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, token_pattern=TOKEN_PATTERN)
+    train = sparse.hstack([vectorizer.fit_transform(views[:200]), signals(views[:200])], format="csr")
+    teams = [taxonomy.team_labels.index(e.team) for e in examples[:200]]
+    clf = LogisticRegression(C=10, max_iter=2000).fit(train, teams)
+    vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
+    model = LexicalModel(vocabulary, vectorizer.idf_, {"team": _full_order(clf, len(taxonomy.team_labels))})
+
+    held_out = [*(e.text for e in examples[200:]), "", "XXXX XXXX", "Ünïcode wörds, a VETERAN, the the the"]
+    views = [model_view(t) for t in held_out]
+    expected = sparse.hstack([vectorizer.transform(views), signals(views)], format="csr").toarray()
+    got = model.features(held_out).toarray()
+    assert got.shape == expected.shape == (len(held_out), len(vocabulary) + 3)
+    assert expected[:, : len(vocabulary)].sum() > 50 and expected[:, len(vocabulary) :].sum() >= 1  # not empty
+    assert np.allclose(got, expected, atol=1e-6)
+    scores = model.log_probs(held_out)["team"][:, clf.classes_]
+    assert np.allclose(scores, clf.predict_log_proba(expected), atol=1e-4)

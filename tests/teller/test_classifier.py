@@ -45,3 +45,21 @@ def test_pool_leaves_heads_without_a_weight_alone(weight):
     lexical = {"intent": np.log(np.array([[0.2, 0.3, 0.5]]))}
     pooled = pool(z, lexical, {"intent": weight})["intent"]
     assert np.allclose(pooled, softmax(z["intent"])) == (weight == 0.0)
+
+
+def test_encode_tokenises_only_the_head_a_bundle_reads_and_gets_the_same_ids(tiny_bundle):
+    from pathlib import Path
+
+    from teller.bundle import load_bundle
+    from teller.classifier import BundleClassifier
+    from teller.masking import model_view
+    from tests.conftest import CFPB, sample_rows
+
+    clf = BundleClassifier(load_bundle(Path(tiny_bundle["bundle"])), "fp32")
+    _, rows = sample_rows(CFPB, 400, where=lambda r: len(r["Consumer complaint narrative"]) > 800)
+    texts = [r["Consumer complaint narrative"] for r in rows]
+    texts += ["word " * 400, "x" * 5000, "a" * 3000 + " " + "b" * 3000, "1,2,3,4 " * 300]  # no usable cut
+    max_length = clf.bundle.info.max_length
+    whole = [head_tail(clf.tokenizer.encode(model_view(t)).ids, max_length) for t in texts]
+    assert clf.encode(texts) == whole
+    assert sum(len(ids) == max_length for ids in whole) >= 300  # long texts, actually cut

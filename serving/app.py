@@ -41,7 +41,7 @@ class ClassifierDeployment:
         from serving.runtime import Classifier
         from teller.bundle import load_bundle
 
-        self.classifier = Classifier(load_bundle(Path(bundle)), gpu=gpu)
+        self.classifier = Classifier(load_bundle(Path(bundle)), gpu=gpu, spin=get_settings().serve.spin_threads)
         self.runs: Counter[tuple[str, int]] = Counter()
         # A graph that runs one text at a time gains nothing from a batch; the first text would wait for the last.
         self.batches = not self.classifier.runtime.one_per_run

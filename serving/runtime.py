@@ -53,10 +53,10 @@ class Intent(BaseModel):
 class Classifier:
     """One ONNX session over a bundle, read two ways: complaint triage and chat intent."""
 
-    def __init__(self, bundle: Bundle, threads: int | None = None, gpu: bool = False) -> None:
+    def __init__(self, bundle: Bundle, threads: int | None = None, gpu: bool = False, spin: bool = False) -> None:
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if gpu else ["CPUExecutionProvider"]
         self.bundle = bundle
-        self.runtime = BundleClassifier(bundle, threads=threads, providers=providers)
+        self.runtime = BundleClassifier(bundle, threads=threads, providers=providers, spin=spin)
         self.taxonomy = load_taxonomy()
         self.threshold = vulnerable_threshold(bundle.info.thresholds)
 

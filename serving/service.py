@@ -348,7 +348,8 @@ def triage_service(bundle: Path | None = None) -> TellerService:
     from teller.masking import Masker
 
     settings = get_settings()
-    backends = LocalBackends(Masker(), Classifier(resolve_bundle(bundle)), answerer=None)
+    classifier = Classifier(resolve_bundle(bundle), spin=settings.serve.spin_threads)
+    backends = LocalBackends(Masker(), classifier, answerer=None)
     return TellerService(backends, Store(settings.database_url), settings.serve)
 
 

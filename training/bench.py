@@ -166,13 +166,16 @@ def hf_pipeline(bundle: Bundle, threads: int | None = None, batch_size: int = 32
     return build
 
 
-def teller_classifier(bundle: Bundle, variant: str, served: bool = True, batch_size: int = 32) -> Factory:
-    """Teller's classifier on one ONNX variant: `probabilities` (what is served) or the encoder's `logits` only."""
+def teller_classifier(
+    bundle: Bundle, variant: str, served: bool = True, batch_size: int = 32, spin: bool = False
+) -> Factory:
+    """Teller's classifier on one ONNX variant: `probabilities` (what is served) or the encoder's `logits` only;
+    `spin`: ONNX Runtime threads spin between ops (`TELLER_SERVE__SPIN_THREADS`)."""
 
     def build():
         from teller.classifier import BundleClassifier
 
-        clf = BundleClassifier(bundle, variant)
+        clf = BundleClassifier(bundle, variant, spin=spin)
         run = clf.probabilities if served else clf.logits
         return (lambda t: run([t])), (lambda ts: run(ts, batch_size))
 
@@ -437,14 +440,20 @@ def contenders(bundle: Bundle, variants: dict[str, str], batch_size: int = 32) -
         ceiling = {"ceiling": "int8" if is_int8(bundle, variant) else "fp32"}
         out.append((name, "classify", teller_classifier(bundle, variant, True, batch_size), ceiling))
     ceiling = {"ceiling": "int8" if is_int8(bundle, served) else "fp32"}
-    out.append(
+    out += [
+        (
+            f"teller {served} (served), spinning threads",
+            "classify",
+            teller_classifier(bundle, served, spin=True),
+            ceiling,
+        ),
         (
             f"teller {served} encoder only (logits)",
             "classify",
             teller_classifier(bundle, served, False, batch_size),
             ceiling,
-        )
-    )
+        ),
+    ]
     out += [
         ("presidio default analyzer+anonymizer", "mask", presidio_default(), {"anchor": True}),
         ("teller masker (mask / mask_all)", "mask", teller_masker(), {}),

@@ -130,6 +130,16 @@ def test_gpu_requests_only_when_enabled():
     assert env["TELLER_SERVE__CLASSIFIER_GPUS"] == "1"
 
 
+def test_spinning_classifier_threads_are_a_chart_value_the_settings_read(monkeypatch):
+    from teller.settings import TellerSettings
+
+    for values, expected in (({}, False), ({"serve": {"spinThreads": True}}, True)):
+        (isvc,) = kinds(render(values), "InferenceService")
+        env = {e["name"]: e.get("value") for e in isvc["spec"]["predictor"]["containers"][0]["env"]}
+        monkeypatch.setenv("TELLER_SERVE__SPIN_THREADS", env["TELLER_SERVE__SPIN_THREADS"])
+        assert TellerSettings().serve.spin_threads is expected
+
+
 def test_targets_differ_where_they_should():
     kind, eks = render(TARGETS["kind"]), render(TARGETS["eks"])
     assert kinds(kind, "Ingress")[0]["spec"]["ingressClassName"] == "nginx" and not kinds(eks, "Ingress")

@@ -21,10 +21,8 @@ def serving(tiny_bundle, variant: str, tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("variant", "shared"), [("opt", True), ("int8", False)])
-def test_simultaneous_requests_share_a_run_only_where_the_graph_batches(
-    tiny_bundle, tmp_path, monkeypatch, variant, shared
-):
+def classifier_deployment(bundle: Path, monkeypatch):
+    """The classifier deployment's class built in this process, batching up to 16 within 50 ms."""
     from ray.serve.batching import _BatchQueue
 
     from serving.app import ClassifierDeployment
@@ -35,7 +33,14 @@ def test_simultaneous_requests_share_a_run_only_where_the_graph_batches(
     cls = ClassifierDeployment.func_or_class
     for method in (cls._triage_one, cls._intent_one):
         monkeypatch.setattr(method.set_max_batch_size.__self__, "_queue", None)
-    deployment = cls(str(serving(tiny_bundle, variant, tmp_path)), 16, 0.05, False)
+    return cls(str(bundle), 16, 0.05, False)
+
+
+@pytest.mark.parametrize(("variant", "shared"), [("opt", True), ("int8", False)])
+def test_simultaneous_requests_share_a_run_only_where_the_graph_batches(
+    tiny_bundle, tmp_path, monkeypatch, variant, shared
+):
+    deployment = classifier_deployment(serving(tiny_bundle, variant, tmp_path), monkeypatch)
 
     async def file_eight():
         return await asyncio.gather(*(deployment.triage([NARRATIVES[i % 4]]) for i in range(8)))
@@ -46,3 +51,18 @@ def test_simultaneous_requests_share_a_run_only_where_the_graph_batches(
     assert sum(size * n for size, n in runs.items()) == 8  # every complaint went through exactly one run
     # Batched, the eight arrive within the 50 ms wait and share runs; one text per run, none waits for another.
     assert (max(runs) > 1) if shared else (set(runs) == {1})
+
+
+@pytest.mark.parametrize(("setting", "spinning"), [(None, "0"), ("true", "1"), ("false", "0")])
+def test_the_classifier_threads_spin_only_when_settings_ask(tiny_bundle, monkeypatch, setting, spinning):
+    from teller.settings import get_settings
+
+    if setting is not None:
+        monkeypatch.setenv("TELLER_SERVE__SPIN_THREADS", setting)
+    get_settings.cache_clear()
+    try:
+        deployment = classifier_deployment(Path(tiny_bundle["bundle"]), monkeypatch)
+    finally:
+        get_settings.cache_clear()
+    options = deployment.classifier.runtime.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == spinning

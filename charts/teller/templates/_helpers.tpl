@@ -58,6 +58,8 @@ seccompProfile:
   value: {{ .Values.serve.handoffConfidence | quote }}
 - name: TELLER_SERVE__CLASSIFIER_GPUS
   value: {{ ternary .Values.gpu.count 0 .Values.gpu.enabled | quote }}
+- name: TELLER_SERVE__SPIN_THREADS
+  value: {{ .Values.serve.spinThreads | quote }}
 {{- $canary := include "teller.canary" . }}
 - name: TELLER_SERVE__ROLE
   value: {{ ternary "canary" "champion" (and (ne $canary "") (lt (atoi (default "100" $canary)) 100)) }}

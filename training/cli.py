@@ -103,7 +103,7 @@ def _print_summary(result: dict) -> None:
 def baselines(
     corpus: Annotated[Path | None, typer.Option(help="Saved corpus dir (var/corpus/<hash>); default: newest.")] = None,
     max_length: Annotated[int, typer.Option(help="Tokens per text for the frozen-encoder baseline.")] = 192,
-    target_recall: Annotated[float, typer.Option(help="Recall the vulnerable threshold aims for.")] = 0.65,
+    target_recall: Annotated[float, typer.Option(help="Recall the vulnerable threshold aims for.")] = 0.70,
 ) -> None:
     """Train and score the TF-IDF and frozen-MiniLM baselines on a saved corpus's splits (JSON to stdout)."""
     from teller.settings import get_settings

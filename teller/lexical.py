@@ -39,10 +39,17 @@ TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 _TOKEN_RE = re.compile(TOKEN_PATTERN)
 
 
+def _signalled(lower: str) -> list[int]:
+    """Indices of the signals found in a lower-cased text."""
+    return [i for i, p in enumerate(SIGNALS.values()) if p.search(lower)]
+
+
 def signals(texts: list[str]) -> np.ndarray:
     """One 0/1 column per vulnerability signal for each text."""
-    lower = [t.lower() for t in texts]
-    return np.array([[1.0 if p.search(t) else 0.0 for p in SIGNALS.values()] for t in lower], dtype=np.float32)
+    out = np.zeros((len(texts), len(SIGNALS)), dtype=np.float32)
+    for row, text in enumerate(texts):
+        out[row, _signalled(text.lower())] = 1.0
+    return out
 
 
 @dataclass
@@ -70,7 +77,7 @@ class LexicalModel:
 
     Features are computed here as sklearn's TfidfVectorizer computes them (tested equal), without its
     per-call validation, and every head is scored by one product with all heads' weights side by side: on
-    the serving path this costs a tenth of the vectorizer plus one product per head.
+    the serving path this costs a third of the vectorizer plus one product per head.
     """
 
     FILES = ("lexical.json", "lexical.npz")
@@ -93,8 +100,8 @@ class LexicalModel:
         columns = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
         values = (np.log(np.fromiter(counts.values(), dtype=np.float32, count=len(counts))) + 1) * self.idf[columns]
         norm = float(np.sqrt(values @ values))
-        flags = [len(self.vocabulary) + i for i, p in enumerate(SIGNALS.values()) if p.search(lower)]
-        columns = np.concatenate([columns, np.array(flags, dtype=np.int64)])
+        flags = len(self.vocabulary) + np.array(_signalled(lower), dtype=np.int64)
+        columns = np.concatenate([columns, flags])
         return columns, np.concatenate([values / norm if norm > 0 else values, np.ones(len(flags), np.float32)])
 
     def features(self, texts: list[str]) -> sparse.csr_matrix:

@@ -186,11 +186,25 @@ def app_builder(args: dict | None = None):
     return build(get_settings(), resolve_bundle().path)
 
 
+def start_ray(settings: TellerSettings, host: str, port: int, num_cpus: int | None = None) -> None:
+    """Local Ray on loopback, with Ray Serve's own switches from settings, and Serve's HTTP proxy on host:port."""
+    import ray
+
+    # Read by every process local Ray starts, so set before it starts them.
+    os.environ["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1" if settings.serve.ray_throughput_optimized else "0"
+    ray.init(
+        _node_ip_address="127.0.0.1",
+        include_dashboard=False,
+        ignore_reinit_error=True,
+        log_to_driver=False,
+        num_cpus=num_cpus,
+    )
+    serve.start(http_options={"host": host, "port": port})
+
+
 def run(host: str | None = None, port: int | None = None, blocking: bool = False) -> tuple[str, str]:
     """Start local Ray on loopback and deploy the app; returns its URL and the agent token (made here if unset)."""
     import secrets
-
-    import ray
 
     from serving.runtime import resolve_bundle
 
@@ -200,7 +214,6 @@ def run(host: str | None = None, port: int | None = None, blocking: bool = False
     settings = get_settings()
     bundle = resolve_bundle().path
     host, port = host or settings.serve.host, port or settings.serve.port
-    ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
-    serve.start(http_options={"host": host, "port": port})
+    start_ray(settings, host, port)
     serve.run(build(settings, bundle), name=APP_NAME, route_prefix="/", blocking=blocking)
     return f"http://{host}:{port}", settings.serve.agent_token.get_secret_value()

@@ -86,6 +86,11 @@ class ServeSettings(BaseModel):
         description="Let the classifier's ONNX Runtime threads spin between ops: about a third less batch-1 latency "
         "where the classifier has cores of its own; keep off where it shares them with masking and answers.",
     )
+    ray_throughput_optimized: bool = Field(
+        True,
+        description="Start local Ray with Ray Serve's throughput-optimized data plane (RAY_SERVE_THROUGHPUT_OPTIMIZED: "
+        "replica code on the replica's own event loop, gRPC between replicas): fewer hand-offs per request.",
+    )
     max_text_chars: int = Field(
         50_000, ge=100, description="Longest narrative or message accepted (CFPB narratives reach ~32k)."
     )

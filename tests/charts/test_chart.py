@@ -140,6 +140,20 @@ def test_spinning_classifier_threads_are_a_chart_value_the_settings_read(monkeyp
         assert TellerSettings().serve.spin_threads is expected
 
 
+def test_ray_serves_throughput_optimized_unless_the_chart_says_not(monkeypatch):
+    from teller.settings import TellerSettings
+
+    for values, ray_flag, setting in (({}, "1", True), ({"serve": {"rayThroughputOptimized": False}}, "0", False)):
+        docs = render(values | {"ray": {"enabled": True}})
+        envs = [{e["name"]: e.get("value") for e in spec["containers"][0].get("env", [])} for spec in pod_specs(docs)]
+        serving = [env for env in envs if "TELLER_SERVE__BUNDLE" in env]
+        assert len(serving) == 3  # the predictor, the Ray head and the Ray workers
+        for env in serving:
+            assert env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == ray_flag  # read by `ray start` before Teller runs
+            monkeypatch.setenv("TELLER_SERVE__RAY_THROUGHPUT_OPTIMIZED", env["TELLER_SERVE__RAY_THROUGHPUT_OPTIMIZED"])
+            assert TellerSettings().serve.ray_throughput_optimized is setting
+
+
 def test_targets_differ_where_they_should():
     kind, eks = render(TARGETS["kind"]), render(TARGETS["eks"])
     assert kinds(kind, "Ingress")[0]["spec"]["ingressClassName"] == "nginx" and not kinds(eks, "Ingress")

@@ -29,7 +29,7 @@ def ray_url(tiny_bundle, small_kb, tmp_path_factory):
     import ray
     from ray import serve
 
-    from serving.app import APP_NAME, build
+    from serving.app import APP_NAME, build, start_ray
 
     env = {
         "TELLER_RAG__KB_DIR": str(small_kb.path),
@@ -37,13 +37,12 @@ def ray_url(tiny_bundle, small_kb, tmp_path_factory):
         "TELLER_SERVE__AGENT_TOKEN": "ray-agent-token",
         "TELLER_SERVE__BACKEND_TIMEOUT_S": str(STAGE_TIMEOUT_S),
     }
-    saved = {k: os.environ.get(k) for k in env}
+    saved = {k: os.environ.get(k) for k in [*env, "RAY_SERVE_THROUGHPUT_OPTIMIZED"]}
     os.environ.update(env)
     get_settings.cache_clear()
     port = free_port()
-    ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, num_cpus=2, log_to_driver=False)
     try:
-        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        start_ray(get_settings(), "127.0.0.1", port, num_cpus=2)
         serve.run(build(get_settings(), Path(tiny_bundle["bundle"])), name=APP_NAME, route_prefix="/")
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -55,6 +54,18 @@ def ray_url(tiny_bundle, small_kb, tmp_path_factory):
             else:
                 os.environ[key] = value
         get_settings.cache_clear()
+
+
+@pytest.mark.slow
+def test_ray_processes_run_serves_throughput_optimized_data_plane(ray_url):
+    import ray
+
+    @ray.remote(num_cpus=0)
+    def flag() -> str | None:
+        return os.environ.get("RAY_SERVE_THROUGHPUT_OPTIMIZED")
+
+    assert get_settings().serve.ray_throughput_optimized
+    assert ray.get(flag.remote()) == "1"  # a worker local Ray started, as every replica is
 
 
 @pytest.mark.slow

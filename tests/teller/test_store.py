@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -52,6 +53,21 @@ def test_concurrent_writers_lose_nothing(store):
     stored = store.complaints(limit=10 * WRITERS * EACH)
     assert sorted(c.id for c in stored) == sorted(ids)
     assert all(len(c.allocations) == 1 and c.allocations[0].complaint_id == c.id for c in stored)
+
+
+def test_an_open_read_on_sqlite_does_not_block_decisions_being_stored(tmp_path):
+    path = tmp_path / "teller.db"
+    store = Store(f"sqlite:///{path}")
+    first = _file(store, 0, 0)
+    reader = sqlite3.connect(path, timeout=0.5)
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT id FROM complaints").fetchall() == [(first,)]  # the console's read, still open
+    second = _file(store, 0, 1)  # a rollback journal would wait for the reader here and fail: database is locked
+    assert reader.execute("SELECT count(*) FROM complaints").fetchone() == (1,)  # the reader's snapshot holds
+    reader.rollback()
+    assert reader.execute("SELECT count(*) FROM complaints").fetchone() == (2,) and second != first
+    assert reader.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    reader.close()
 
 
 def test_concurrent_corrections_of_one_complaint_are_all_kept(store):

@@ -60,6 +60,11 @@ seccompProfile:
   value: {{ ternary .Values.gpu.count 0 .Values.gpu.enabled | quote }}
 - name: TELLER_SERVE__SPIN_THREADS
   value: {{ .Values.serve.spinThreads | quote }}
+- name: TELLER_SERVE__RAY_THROUGHPUT_OPTIMIZED
+  value: {{ .Values.serve.rayThroughputOptimized | quote }}
+{{- /* Read by `ray start` and every Ray process it starts, before any Teller code runs. */}}
+- name: RAY_SERVE_THROUGHPUT_OPTIMIZED
+  value: {{ ternary "1" "0" .Values.serve.rayThroughputOptimized | quote }}
 {{- $canary := include "teller.canary" . }}
 - name: TELLER_SERVE__ROLE
   value: {{ ternary "canary" "champion" (and (ne $canary "") (lt (atoi (default "100" $canary)) 100)) }}

@@ -39,12 +39,6 @@ _NOT_NAMES = frozenset(
 )  # fmt: skip
 
 
-def _skip_words() -> frozenset[str]:
-    from spacy.lang.en.stop_words import STOP_WORDS
-
-    return frozenset(STOP_WORDS) | _CALENDAR | _NOT_NAMES
-
-
 def skip_words() -> frozenset[str]:
     """Lower-case words that are never taken for a name: stop words, months and days, banking and company words."""
     from spacy.lang.en.stop_words import STOP_WORDS

@@ -103,7 +103,9 @@ def _print_summary(result: dict) -> None:
 def baselines(
     corpus: Annotated[Path | None, typer.Option(help="Saved corpus dir (var/corpus/<hash>); default: newest.")] = None,
     max_length: Annotated[int, typer.Option(help="Tokens per text for the frozen-encoder baseline.")] = 192,
-    target_recall: Annotated[float, typer.Option(help="Recall the vulnerable threshold aims for.")] = 0.70,
+    target_recall: Annotated[
+        float | None, typer.Option(help="Recall the vulnerable threshold aims for; default: training's target.")
+    ] = None,
 ) -> None:
     """Train and score the TF-IDF and frozen-MiniLM baselines on a saved corpus's splits (JSON to stdout)."""
     from teller.settings import get_settings
@@ -111,7 +113,10 @@ def baselines(
     from training.baselines import run_baselines
     from training.corpus import Corpus
     from training.evaluate import round_floats
+    from training.train import TrainConfig
 
+    if target_recall is None:  # the same target as the model it is compared with
+        target_recall = TrainConfig.model_fields["vulnerable_target_recall"].default
     if corpus is None:
         saved = sorted((get_settings().data_dir / "corpus").glob("*/fingerprint.json"), key=lambda p: p.stat().st_mtime)
         if not saved:

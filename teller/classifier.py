@@ -66,13 +66,16 @@ def pool(encoder: dict[str, np.ndarray], lexical: dict[str, np.ndarray], weights
 def decide_jointly(team: np.ndarray, issue: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Team and issue chosen as the most likely pair the taxonomy allows (mask: team x issue).
 
-    Each team is scored with the best issue it can carry, so the argmax team is the best pair's team; the
-    issue probabilities are then limited to that team's issues. Both come back renormalised.
+    Each team is scored with the best issue it can carry and each issue with the best team that can carry it,
+    so both argmaxes are the best pair's, and the runner-up issues an agent sees may belong to another team
+    (the likely fix when the team is wrong). Both come back renormalised.
     """
-    scored = team * (issue[:, None, :] * mask[None]).max(axis=2)
-    scored /= np.maximum(scored.sum(axis=1, keepdims=True), 1e-12)
-    kept = issue * mask[scored.argmax(axis=1)]
-    return scored, kept / np.maximum(kept.sum(axis=1, keepdims=True), 1e-12)
+    pairs = team[:, :, None] * issue[:, None, :] * mask[None]
+    return _normalised(pairs.max(axis=2)), _normalised(pairs.max(axis=1))
+
+
+def _normalised(scores: np.ndarray) -> np.ndarray:
+    return scores / np.maximum(scores.sum(axis=1, keepdims=True), 1e-12)
 
 
 class BundleClassifier:

@@ -1,5 +1,5 @@
 import { type FormEvent, type ReactNode, useState } from "react";
-import { api, type DecisionRecord, type Taxonomy } from "../api/client";
+import { api, type DecisionRecord, likelyIssues, type Taxonomy } from "../api/client";
 import { useStaffRequest } from "../api/useStaffRequest";
 import { buttonClass, ErrorAlert, humanise, inputClass } from "../components/ui";
 
@@ -12,7 +12,8 @@ type Props = {
   onSaved: () => void;
 };
 
-/** The agent's review: the right team, issue and vulnerability, starting from the model's; posted as feedback. */
+/** The agent's review: the right team, issue and vulnerability, starting from the model's; posted as feedback.
+ * The issue list opens with the model's most likely issues, which may belong to another team when the routing is wrong. */
 export function CorrectionForm({ token, complaintId, decision, taxonomy, onUnauthorized, onSaved }: Props) {
   const [agentId, setAgentId] = useState("");
   const [team, setTeam] = useState(decision.team);
@@ -22,6 +23,7 @@ export function CorrectionForm({ token, complaintId, decision, taxonomy, onUnaut
   const [saved, setSaved] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const call = useStaffRequest(onUnauthorized, setError);
+  const likely = likelyIssues(decision, taxonomy.issues);
 
   async function submit(event: FormEvent) {
     event.preventDefault();
@@ -61,9 +63,20 @@ export function CorrectionForm({ token, complaintId, decision, taxonomy, onUnaut
         <Field id="correct-issue" label="Issue">
           <select id="correct-issue" value={issue} onChange={(e) => setIssue(e.target.value)} className={inputClass}>
             <option value="">Leave as is</option>
-            {taxonomy.issues.map((i) => (
-              <option key={i}>{i}</option>
-            ))}
+            {likely.length > 0 && (
+              <optgroup label="Most likely (model)">
+                {likely.map(([i, p]) => (
+                  <option key={i} value={i}>
+                    {i} ({Math.round(p * 100)}%)
+                  </option>
+                ))}
+              </optgroup>
+            )}
+            <optgroup label="All issues">
+              {taxonomy.issues.map((i) => (
+                <option key={i}>{i}</option>
+              ))}
+            </optgroup>
           </select>
         </Field>
         <Field id="correct-vulnerable" label="Vulnerable customer">

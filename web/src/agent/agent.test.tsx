@@ -90,6 +90,7 @@ describe("CorrectionForm", () => {
     const calls = mockFetch({ "/api/complaints/c-1/feedback": { status: 201, body: { complaint_id: "c-1", status: "corrected" } } });
     const onSaved = vi.fn();
     render(<CorrectionForm token="t" complaintId="c-1" decision={decision} taxonomy={taxonomy} onUnauthorized={() => {}} onSaved={onSaved} />);
+    expect(screen.queryByRole("group", { name: "Most likely (model)" })).toBeNull();
     await userEvent.selectOptions(screen.getByLabelText("Team"), "credit_card");
     await userEvent.selectOptions(screen.getByLabelText("Vulnerable customer"), "no");
     await userEvent.click(screen.getByRole("button", { name: "Save correction" }));
@@ -105,6 +106,21 @@ describe("CorrectionForm", () => {
       vulnerable: false,
     });
     expect(onSaved).toHaveBeenCalledOnce();
+  });
+
+  it("lists the model's likely issues first, best first, and posts the one the agent picks", async () => {
+    const calls = mockFetch({ "/api/complaints/c-1/feedback": { status: 201, body: { complaint_id: "c-1", status: "corrected" } } });
+    const issue = { "Late fee": 0.2, "Attempts to collect debt not owed": 0.7, "Retired issue": 0.1 };
+    const withIssues = { ...decision, probabilities: { ...decision.probabilities, issue } };
+    render(<CorrectionForm token="t" complaintId="c-1" decision={withIssues} taxonomy={taxonomy} onUnauthorized={() => {}} onSaved={() => {}} />);
+    const likely = screen.getByRole("group", { name: "Most likely (model)" });
+    const options = within(likely).getAllByRole("option");
+    expect(options.map((o) => o.textContent)).toEqual(["Attempts to collect debt not owed (70%)", "Late fee (20%)"]);
+    await userEvent.selectOptions(screen.getByLabelText("Issue"), options[1]!);
+    await userEvent.type(screen.getByLabelText("Agent ID"), "agent-9");
+    await userEvent.click(screen.getByRole("button", { name: "Save correction" }));
+    expect(await screen.findByText("Correction saved.")).toBeInTheDocument();
+    expect(calls[0]!.body).toMatchObject({ issue: "Late fee" });
   });
 
   it("keeps the form and shows the API's message when the label is refused", async () => {

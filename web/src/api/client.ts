@@ -86,3 +86,11 @@ export const api = {
 export function confidence(decision: Pick<DecisionRecord, "team" | "probabilities">): number {
   return decision.probabilities.team?.[decision.team] ?? 0;
 }
+
+/** The model's most likely issues for a decision, best first, with their probabilities; issues outside `known` are left out. */
+export function likelyIssues(decision: Pick<DecisionRecord, "probabilities">, known: string[], n = 3): [string, number][] {
+  return Object.entries(decision.probabilities.issue ?? {})
+    .filter(([issue]) => known.includes(issue))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n);
+}

@@ -7,11 +7,11 @@ import logging
 import numpy as np
 import torch
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
 from teller.masking import model_view
 from teller.taxonomy import HEADS, Taxonomy
 from training.data import Example
+from training.linear import fit_heads
 from training.metrics import HeadPredictions, head_metrics, threshold_for_recall
 from training.train import IGNORE, collate, encode, label_index, length_batches
 
@@ -31,14 +31,11 @@ def _fit_heads(
 ) -> dict[str, dict]:
     """One logistic regression per head on the rows that carry its label; metrics on test."""
     y_tr, y_va, y_te = (label_index(s, taxonomy) for s in (train, val, test))
+    tested = {h: y for h, y in y_tr.items() if (y_te[h] != IGNORE).any()}
     out = {}
-    for head in HEADS:
-        tr, te = y_tr[head] != IGNORE, y_te[head] != IGNORE
-        if not tr.any() or not te.any() or len(np.unique(y_tr[head][tr])) < 2:
-            continue
+    for head, clf in fit_heads(x_train, tested, c, IGNORE, "baseline").items():
+        te = y_te[head] != IGNORE
         n_classes = len(taxonomy.labels(head))
-        clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
-        clf.fit(x_train[tr], y_tr[head][tr])
         probs = np.zeros((int(te.sum()), n_classes))
         probs[:, clf.classes_] = clf.predict_proba(x_test[te])
         threshold = None

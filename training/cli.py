@@ -47,6 +47,12 @@ def train(
     frozen_layers: Annotated[
         int | None, typer.Option(help="Override how many bottom encoder layers stay as pre-trained.")
     ] = None,
+    train_complaints: Annotated[
+        int | None,
+        typer.Option(
+            help="Keep at most this many training complaints (the lexical member and baselines read all).", min=1
+        ),
+    ] = None,
     summary: Annotated[Path | None, typer.Option(help="Also write the run summary JSON here.")] = None,
 ) -> None:
     """Build the corpus, fine-tune, export ONNX (+int8), evaluate vs baselines, report and register."""
@@ -65,6 +71,8 @@ def train(
         "frozen_layers": frozen_layers,
         "precision": precision,
     }
+    if train_complaints:
+        overrides["data"] = {"cfpb_limits": {"train": train_complaints}}
     config = profile_config(profile, **{k: v for k, v in overrides.items() if v is not None})
     result = train_and_package(config, resume=resume, register=register)
     _print_summary(result)

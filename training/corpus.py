@@ -8,6 +8,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -133,8 +134,8 @@ def build_corpus(config: DataConfig, taxonomy: Taxonomy, cache_path: Path | None
             distributions["issue"]["after"][e.issue or "(unknown)"] += 1
         corrected = _corrections(config, taxonomy, stats)
         replaced = {dedup_key(e.text) for e in corrected}
-        place(_dedup(e for e in complaints if dedup_key(e.text) not in replaced), config.cfpb_limits)
         place(corrected)
+        place(_dedup(e for e in complaints if dedup_key(e.text) not in replaced), config.cfpb_limits)
     if config.banking77:
         place(_dedup(iter_banking77(config.banking77, taxonomy)))
     if config.clinc150 and config.out_of_scope_limit:
@@ -154,6 +155,15 @@ def build_corpus(config: DataConfig, taxonomy: Taxonomy, cache_path: Path | None
         fingerprint["zero_shot"] = zero_shot
     dists = {h: {k: dict(c.most_common()) for k, c in d.items()} for h, d in distributions.items()}
     return Corpus(splits, fingerprint, dists)
+
+
+def encoder_rows(train: list[Example], complaints: int | None) -> list[Example]:
+    """The training rows the encoder fine-tunes on: every chat query and the first `complaints` complaints
+    (corrections come first in the split)."""
+    if complaints is None:
+        return train
+    ranks = accumulate(e.source == "cfpb" for e in train)
+    return [e for e, rank in zip(train, ranks, strict=True) if e.source != "cfpb" or rank <= complaints]
 
 
 def _corrections(config: DataConfig, taxonomy: Taxonomy, stats: dict[str, LoadStats]) -> list[Example]:

@@ -7,13 +7,13 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
-from tqdm.auto import tqdm
 
 from teller.classifier import decide_jointly, pool
 from teller.lexical import TOKEN_PATTERN, LexicalModel, LinearHead, signals
 from teller.masking import model_view
 from teller.taxonomy import HEADS, Taxonomy
 from training.data import Example
+from training.linear import fit_heads
 from training.train import IGNORE, label_index
 
 WEIGHTS = tuple(round(float(w), 2) for w in np.arange(0.0, 1.01, 0.1))
@@ -28,14 +28,11 @@ def fit_lexical(train: list[Example], taxonomy: Taxonomy, heads: tuple[str, ...]
     )
     tfidf = vectorizer.fit_transform(views)
     x = sparse.hstack([tfidf, sparse.csr_matrix(signals(views))], format="csr")
-    labels = label_index(train, taxonomy)
-    fitted = {}
-    for head in tqdm(heads, desc="lexical model", unit="head"):
-        rows = labels[head] != IGNORE
-        if len(np.unique(labels[head][rows])) < 2:
-            continue
-        clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(x[rows], labels[head][rows])
-        fitted[head] = _full_order(clf, len(taxonomy.labels(head)))
+    labels = {h: y for h, y in label_index(train, taxonomy).items() if h in heads}
+    fitted = {
+        head: _full_order(clf, len(taxonomy.labels(head)))
+        for head, clf in fit_heads(x, labels, c, IGNORE, "lexical model").items()
+    }
     vocabulary = [""] * len(vectorizer.vocabulary_)
     for word, i in vectorizer.vocabulary_.items():
         vocabulary[i] = word

@@ -20,7 +20,7 @@ from teller.lexical import LexicalModel
 from teller.settings import PROJECT_ROOT, get_settings
 from teller.taxonomy import HEADS, load_taxonomy
 from training.baselines import banking77_slice, run_baselines
-from training.corpus import Corpus, build_corpus
+from training.corpus import Corpus, build_corpus, encoder_rows
 from training.data import Example
 from training.ensemble import choose_ensemble, fit_lexical
 from training.evaluate import predictions_from_probs
@@ -203,9 +203,11 @@ def prepare(config: TrainConfig, validated: bool = False) -> Prepared:
 
 
 def fit(config: TrainConfig, corpus: Corpus, resume: bool = False, run_dir: Path | None = None) -> TrainResult:
-    """Fine-tune on the train split with early stopping on validation; checkpoints live in the run directory."""
+    """Fine-tune on the train split (the encoder's rows of it) with early stopping on validation; checkpoints live
+    in the run directory."""
     run_dir = run_dir or get_settings().data_dir / "runs" / f"{config.profile}-{corpus.fingerprint['sha256'][:12]}"
-    return Trainer(config, load_taxonomy(), run_dir).fit(corpus.splits["train"], corpus.splits["val"], resume=resume)
+    train = encoder_rows(corpus.splits["train"], config.encoder_complaints)
+    return Trainer(config, load_taxonomy(), run_dir).fit(train, corpus.splits["val"], resume=resume)
 
 
 def train_and_package(config: TrainConfig, resume: bool = False, register: bool = True) -> dict:

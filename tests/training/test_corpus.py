@@ -1,6 +1,6 @@
 from teller.taxonomy import load_taxonomy
 from tests.conftest import BANKING77, CFPB, sample_rows, write_csv
-from training.corpus import DataConfig, build_corpus, corpus_fingerprint, dedup_key, split_of
+from training.corpus import DataConfig, build_corpus, corpus_fingerprint, dedup_key, encoder_rows, split_of
 from training.data import Example
 
 
@@ -49,3 +49,30 @@ def test_fingerprint_changes_with_content():
     a = {"train": [Example("one", "cfpb", team="credit_card")], "val": [], "test": []}
     b = {"train": [Example("one", "cfpb", team="debt_collection")], "val": [], "test": []}
     assert corpus_fingerprint(a)["sha256"] != corpus_fingerprint(b)["sha256"]
+
+
+def test_the_encoder_reads_corrections_first_then_a_fixed_subset_of_complaints_and_every_query():
+    rows = [Example(f"complaint {i}", "cfpb", team="credit_card") for i in range(5)]
+    queries = [Example("card lost", "banking77", intent="lost_or_stolen_card"), Example("hi", "clinc150")]
+    train = rows + queries
+    assert encoder_rows(train, None) == train
+    assert encoder_rows(train, 2) == [*rows[:2], *queries]
+
+
+def test_corrections_come_before_the_base_complaints_they_did_not_replace(tmp_path, data_dir):
+    header, rows = sample_rows(CFPB, 80)
+    rows = [r for r in rows if r["Consumer complaint narrative"].strip()]
+    train_rows = [r for r in rows if split_of(r["Consumer complaint narrative"], 0.10, 0.15) == "train"]
+    corrected = [r | {"Product": "Mortgage"} for r in train_rows[-3:]]
+    config = DataConfig(
+        cfpb=write_csv(tmp_path / "c.csv", header, rows),
+        banking77=None,
+        clinc150=None,
+        corrections=write_csv(tmp_path / "fix.csv", header, corrected),
+        max_chars=300,
+    )
+    train = build_corpus(config, load_taxonomy()).splits["train"]
+    first = encoder_rows(train, 3)
+    assert {e.raw["Complaint ID"] for e in first} == {r["Complaint ID"] for r in corrected}
+    assert {e.team for e in first} == {"loans_mortgages"}
+    assert len(train) == len(train_rows)

@@ -83,13 +83,19 @@ class LexicalModel:
     FILES = ("lexical.json", "lexical.npz")
 
     def __init__(self, vocabulary: list[str], idf: np.ndarray, heads: dict[str, LinearHead]):
-        self.vocabulary, self.idf, self.heads = vocabulary, idf.astype(np.float32), dict(heads)
+        self.vocabulary, self.idf = vocabulary, idf.astype(np.float32)
         self._index = {w: i for i, w in enumerate(vocabulary)}
         self._width = len(vocabulary) + len(SIGNALS)
         # float32, features x (all heads' classes): converting the float16 store on every call cost ~30 ms a text.
-        weights = [np.asarray(h.coef, dtype=np.float32).T for h in self.heads.values()]
+        weights = [np.asarray(h.coef, dtype=np.float32).T for h in heads.values()]
         self._weights = np.ascontiguousarray(np.hstack(weights)) if weights else np.zeros((self._width, 0), np.float32)
-        self._splits = np.cumsum([w.shape[1] for w in weights])[:-1]
+        ends = np.cumsum([w.shape[1] for w in weights]).tolist()
+        self._splits = ends[:-1]
+        # Each head's weights are a view of that one array, so the model holds them once.
+        self.heads = {
+            h: LinearHead(self._weights[:, end - w.shape[1] : end].T, head.intercept)
+            for (h, head), w, end in zip(heads.items(), weights, ends, strict=True)
+        }
 
     def _row(self, view: str) -> tuple[np.ndarray, np.ndarray]:
         """Column indices and values of one model view: l2-normalised sublinear TF-IDF, then the signals."""

@@ -43,11 +43,13 @@ class ClassifierDeployment:
 
         self.classifier = Classifier(load_bundle(Path(bundle)), gpu=gpu, spin=get_settings().serve.spin_threads)
         self.runs: Counter[tuple[str, int]] = Counter()
-        # A graph that runs one text at a time gains nothing from a batch; the first text would wait for the last.
-        self.batches = not self.classifier.runtime.one_per_run
+        # A graph that runs one text at a time waits for no batch to fill: it takes the requests already queued, as
+        # many as it runs side by side (`BundleClassifier.workers`), so none waits for more than one run.
+        runtime = self.classifier.runtime
+        self.batches = not runtime.one_per_run
         for method in (self._triage_one, self._intent_one):
-            method.set_max_batch_size(max_batch_size if self.batches else 1)
-            method.set_batch_wait_timeout_s(batch_wait_timeout_s)
+            method.set_max_batch_size(max_batch_size if self.batches else runtime.workers)
+            method.set_batch_wait_timeout_s(batch_wait_timeout_s if self.batches else 0.0)
         self.classifier.triage(["Warm-up: a late fee on my card."])
 
     @serve.batch

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -94,14 +95,19 @@ class BundleClassifier:
 
         self.bundle = bundle
         self.variant = variant or bundle.info.default_variant
-        options = session_options(threads, spin)
+        path = str(bundle.onnx_path(self.variant))
+        # A dynamic int8 graph runs one text at a time, so no decision depends on the texts batched with it. Its
+        # texts then run side by side, each on one thread (no hand-offs between ops): 1.7x the texts/s of runs
+        # that split each op over the cores, at the same batch-1 latency. Spinning threads keep to the latter.
+        self.one_per_run = quantises_dynamically(path)
+        threads = threads or os.cpu_count() or 1
+        self.workers = threads if self.one_per_run and not spin else 1
         available = ort.get_available_providers()
         chosen = [p for p in (providers or ["CUDAExecutionProvider", "CPUExecutionProvider"]) if p in available]
         slow = list(SLOW_CPU_FUSIONS) if chosen[:1] == ["CPUExecutionProvider"] else []
-        path = str(bundle.onnx_path(self.variant))
+        options = session_options(1 if self.workers > 1 else threads, spin)
         self.session = ort.InferenceSession(path, options, providers=chosen, disabled_optimizers=slow)
-        # A dynamic int8 graph runs one text at a time, so no decision depends on the texts batched with it.
-        self.one_per_run = quantises_dynamically(path)
+        self._pool = ThreadPoolExecutor(self.workers, "classifier") if self.workers > 1 else None
         self.tokenizer = Tokenizer.from_file(str(bundle.tokenizer_path))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
@@ -132,29 +138,36 @@ class BundleClassifier:
         batch_size = 1 if self.one_per_run else batch_size
         encodings = self.encode(texts)
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i]))
+        batches = [[encodings[r] for r in order[s : s + batch_size]] for s in range(0, len(order), batch_size)]
+        results = self._pool.map(self._run, batches) if self._pool and len(batches) > 1 else map(self._run, batches)
         outputs: dict[str, list[np.ndarray]] = {h: [] for h in self.heads}
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            width = max(len(encodings[r]) for r in rows)
-            ids = np.zeros((len(rows), width), dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for i, r in enumerate(rows):
-                n = len(encodings[r])
-                ids[i, :n], mask[i, :n] = encodings[r], 1
-            result = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        for result in results:
             for head, z in zip(self.heads, result, strict=True):
                 outputs[head].append(z)
         inverse = np.argsort(order)
         return {h: np.concatenate(v)[inverse] if v else np.zeros((0, 0)) for h, v in outputs.items()}
+
+    def _lexical(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        return {f"{h}_logits": p for h, p in self.lexical.log_probs(list(texts)).items()} if self.lexical else {}
+
+    def _run(self, batch: list[list[int]]) -> list[np.ndarray]:
+        """One session run over token ids, padded to the longest."""
+        ids = np.zeros((len(batch), max(map(len, batch))), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for i, row in enumerate(batch):
+            ids[i, : len(row)], mask[i, : len(row)] = row, 1
+        return self.session.run(None, {"input_ids": ids, "attention_mask": mask})
 
     def probabilities(
         self, texts: Sequence[str], batch_size: int = 32, logits: dict[str, np.ndarray] | None = None
     ) -> dict[str, np.ndarray]:
         """What the bundle serves per head: the encoder pooled with the lexical model, team and issue
         decided jointly when the bundle says so (`logits`: the encoder's, if already computed for `texts`)."""
+        # The lexical member scores on a worker while the encoder runs (its runs release the GIL).
+        scored = self._pool.submit(self._lexical, texts) if self._pool and logits is None else None
         logits = self.logits(texts, batch_size) if logits is None else logits
+        lexical = scored.result() if scored else self._lexical(texts)
         weights = {f"{h}_logits": w for h, w in self.bundle.info.ensemble.items()}
-        lexical = {f"{h}_logits": p for h, p in self.lexical.log_probs(list(texts)).items()} if self.lexical else {}
         probs = pool(logits, lexical, weights)
         if self.bundle.info.joint_team_issue:
             probs["team_logits"], probs["issue_logits"] = decide_jointly(

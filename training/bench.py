@@ -406,10 +406,12 @@ def summarise(engines: Sequence[Engine], flops_per_text: float, ceilings: dict[s
 def format_table(rows: list[dict]) -> str:
     """Human-readable table of `summarise` rows."""
     head = f"{'engine':<40}{'batch1/s':>9}{'p50 ms':>8}{'p95 ms':>8}{'batched/s':>10}{'MiB':>7}"
-    head += f"{'x b1':>7}{'x batched':>10}{'%ceil b1':>9}{'%ceil bat':>10}"
+    head += f"{'x b1':>7}{'x batched':>10}{'x bat/b1':>9}{'%ceil b1':>9}{'%ceil bat':>10}"
     lines = [head]
     for r in rows:
-        ratio = f"{r['x_anchor_batch1']:>7.2f}{r['x_anchor_batched']:>10.2f}" if "x_anchor_batch1" in r else " " * 17
+        ratio = " " * 26
+        if "x_anchor_batch1" in r:
+            ratio = f"{r['x_anchor_batch1']:>7.2f}{r['x_anchor_batched']:>10.2f}{r['batched_x_anchor_batch1']:>9.2f}"
         share = ""
         if "ceiling" in r:
             share = f"{100 * r['ceiling_share_batch1']:>8.1f}%{100 * r['ceiling_share_batched']:>9.1f}%"

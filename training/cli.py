@@ -203,7 +203,8 @@ def bench(
     )
     typer.echo(format_table(result["rows"]))
     typer.echo(
-        f"x: {result['ratios']}. GEMM ceiling fp32 {c['fp32_gflops']:.0f} GFLOP/s, int8 {c['int8_gops']:.0f} GOP/s"
+        f"x: {result['ratios']} (x bat/b1: batched rate / the anchor's batch-1 rate)."
+        f" GEMM ceiling fp32 {c['fp32_gflops']:.0f} GFLOP/s, int8 {c['int8_gops']:.0f} GOP/s"
         f" ({c['how']}); encoder {c['encoder_gflop_per_text']:.2f} GFLOP per text. MiB: {result['memory']}."
     )
 

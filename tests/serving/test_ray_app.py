@@ -109,8 +109,8 @@ def test_simultaneous_requests_share_model_runs_where_the_graph_batches_and_one_
     assert sum(size * n for size, n in runs.items()) == 48  # every complaint went through exactly one run
     if classifier.shares_runs.remote().result():
         assert max(runs) > 1  # simultaneous requests shared runs
-    else:
-        assert set(runs) == {1}  # a one-text-per-run graph never holds a text back for the others
+    else:  # a one-text-per-run graph takes the queued requests it runs side by side, one per core, and no more
+        assert max(runs) <= (os.cpu_count() or 1)
 
 
 @pytest.mark.slow

@@ -93,6 +93,8 @@ def test_latency_percentiles_and_ceiling_share():
     assert row["ceiling_share_batch1"] == pytest.approx(2e9 * 50 / 400e9)
     assert row["ceiling_share_batched"] == pytest.approx(0.5)
     assert "teller" in format_table([row]) and "50.0%" in format_table([row])
+    anchored = row | {"x_anchor_batch1": 2.0, "x_anchor_batched": 3.0, "batched_x_anchor_batch1": 4.25}
+    assert format_table([anchored]).splitlines()[1].split()[-5:] == ["2.00", "3.00", "4.25", "25.0%", "50.0%"]
 
 
 def test_encoder_flops_count_every_weight_matmul_and_attention(tiny):

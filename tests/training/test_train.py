@@ -42,20 +42,24 @@ def test_bundle_is_complete_and_describes_itself(tiny_bundle):
     assert any((tiny_bundle["data_dir"] / "runs").glob("*/checkpoint.pt"))
 
 
-def test_an_int8_decision_does_not_depend_on_the_texts_run_with_it(tiny_bundle):
+def test_an_int8_decision_does_not_depend_on_the_texts_run_with_it_nor_on_the_threads(tiny_bundle):
     from teller.classifier import BundleClassifier
 
-    int8 = BundleClassifier(load_bundle(tiny_bundle["bundle"]), "int8")
+    bundle = load_bundle(tiny_bundle["bundle"])
+    side_by_side, serial = (BundleClassifier(bundle, "int8", threads=n) for n in (2, 1))
     texts = [
         "I was charged a late fee.",
         "My credit report lists an account I never opened, and the bureau ignored my dispute for months.",
         "The debt collector keeps calling me at work about a debt that is not mine.",
     ]
-    together = int8.logits(texts)
-    alone = [int8.logits([t]) for t in texts]
-    assert int8.one_per_run
+    together = side_by_side.logits(texts)
+    alone = [serial.logits([t]) for t in texts]
+    assert side_by_side.one_per_run and (side_by_side.workers, serial.workers) == (2, 1)
     for head, z in together.items():
         assert np.array_equal(z, np.concatenate([a[head] for a in alone]))
+    served, reference = side_by_side.probabilities(texts), serial.probabilities(texts)
+    for head, p in served.items():
+        assert np.array_equal(p, reference[head]), head
 
 
 def test_served_variant_keeps_fp32s_validation_decisions(tiny_bundle):

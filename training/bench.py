@@ -505,7 +505,7 @@ def side_by_side(
     from teller.classifier import BundleClassifier
     from training.export import cpu_flags
 
-    threads = os.cpu_count() or 1  # BundleClassifier's default intra-op threads
+    threads = os.cpu_count() or 1  # the cores BundleClassifier uses by default (threads or side-by-side runs)
     texts = {"classify": masked, "mask": raw}
     with tempfile.TemporaryDirectory() as tmp:
         wide, notes = with_plans(bundle, Path(tmp)) if plans else (bundle, shipped_notes(bundle))

@@ -307,6 +307,7 @@ QUANT_PLANS: dict[str, QuantPlan] = {
     "all": QuantPlan("fp32"),
     "opt_keep_ffn_out": QuantPlan("opt", frozenset({"ffn_out"})),
     "keep_ffn_out": QuantPlan("fp32", frozenset({"ffn_out"})),
+    "opt_attention_only": QuantPlan("opt", frozenset({"ffn_in", "ffn_out"})),
     "attention_only": QuantPlan("fp32", frozenset({"ffn_in", "ffn_out"})),
 }
 

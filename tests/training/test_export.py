@@ -248,12 +248,22 @@ def fake_quantiser(source: Path, out: Path, plan: QuantPlan) -> Path:
     return out
 
 
-def gate(draft: Bundle, monkeypatch, plans: dict[str, QuantPlan]) -> dict:
+def gate(draft: Bundle, monkeypatch, plans: dict[str, QuantPlan], rates: dict[str, float] | None = None) -> dict:
+    """The gate over fake plans; `rates`: what timing a lone complaint per variant finds (int8 faster unless told)."""
+    timed: list[tuple[str, ...]] = []
+
+    def fake_rates(bundle: Bundle, variants: tuple[str, ...], texts: list[str]) -> dict[str, float]:
+        timed.append(variants)
+        assert bundle is draft and texts
+        return rates or {"int8": 200.0, "opt": 100.0}
+
     monkeypatch.setattr(lifecycle, "QUANT_PLANS", plans)
     monkeypatch.setattr(lifecycle, "quantize_int8", fake_quantiser)
+    monkeypatch.setattr(lifecycle, "call_rates", fake_rates)
     rows = labelled_by(draft, texts(120))
     report, logits = lifecycle.gate_int8(draft, rows[:80], rows[80:], load_taxonomy())
     assert set(logits) == {"fp32", report["test"]["variant"]}  # what the test metrics reuse
+    assert timed == ([("int8", "opt")] if report["plan"] else [])  # timed only when a plan passed
     return report
 
 
@@ -266,6 +276,22 @@ def test_gate_refuses_a_broken_plan_and_serves_the_next_faithful_one(draft, monk
     assert draft.info.variants == {"fp32": "model.onnx", "int8": "model.int8.onnx", "opt": "model.opt.onnx"}
     assert sorted(p.name for p in draft.path.glob("*.onnx")) == ["model.int8.onnx", "model.onnx", "model.opt.onnx"]
     assert report["test"]["variant"] == "int8" and report["test"]["passed"]
+
+
+def test_gate_serves_the_fused_fp32_graph_where_it_answers_a_lone_complaint_faster_than_the_passing_plan(
+    draft, monkeypatch
+):
+    report = gate(draft, monkeypatch, {"faithful": FAITHFUL}, rates={"int8": 40.0, "opt": 55.0})
+    assert report["plan"] == "faithful" and report["variant"] == "opt"
+    assert report["call_texts_per_s"] == {"int8": 40.0, "opt": 55.0}
+    # The plan's file is kept (it passed), but the test split is judged on what is served.
+    assert (draft.path / "model.int8.onnx").exists() and report["test"]["variant"] == "opt"
+
+
+def test_call_rates_time_each_variant_as_served(draft):
+    draft.info.variants["int8"] = quantize_int8(draft.onnx_path("fp32"), draft.path / "model.int8.onnx").name
+    rates = lifecycle.call_rates(draft, ("fp32", "int8"), texts(6), rounds=1)
+    assert set(rates) == {"fp32", "int8"} and all(r > 0 for r in rates.values())
 
 
 def test_gate_falls_back_to_the_fused_fp32_graph_when_every_int8_plan_is_broken(draft, monkeypatch):

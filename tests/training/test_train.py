@@ -54,9 +54,11 @@ def test_an_int8_decision_does_not_depend_on_the_texts_run_with_it_nor_on_the_th
     ]
     together = side_by_side.logits(texts)
     alone = [serial.logits([t]) for t in texts]
+    solo = [side_by_side.logits([t]) for t in texts]  # a lone text runs on both threads
     assert side_by_side.one_per_run and (side_by_side.workers, serial.workers) == (2, 1)
     for head, z in together.items():
         assert np.array_equal(z, np.concatenate([a[head] for a in alone]))
+        assert np.array_equal(z, np.concatenate([a[head] for a in solo]))
     served, reference = side_by_side.probabilities(texts), serial.probabilities(texts)
     for head, p in served.items():
         assert np.array_equal(p, reference[head]), head

@@ -13,7 +13,7 @@ from teller.taxonomy import HEADS, Taxonomy
 from training.data import Example
 from training.linear import fit_heads
 from training.metrics import HeadPredictions, head_metrics, threshold_for_recall
-from training.train import IGNORE, collate, encode, label_index, length_batches
+from training.train import IGNORE, embeddings, encode, label_index
 
 log = logging.getLogger(__name__)
 
@@ -68,20 +68,13 @@ def tfidf_baseline(train, val, test, taxonomy: Taxonomy, target_recall: float) -
     return _fit_heads(x_train, x_val, x_test, train, val, test, taxonomy, target_recall, c=10.0)
 
 
-@torch.no_grad()
 def frozen_embeddings(examples: list[Example], tokenizer, taxonomy: Taxonomy, max_length: int) -> np.ndarray:
     """Mean-pooled embeddings from the pretrained (not fine-tuned) MiniLM encoder."""
-    from tqdm.auto import tqdm
-
     from training.model import MultiTaskModel
 
-    model = MultiTaskModel({h: len(taxonomy.labels(h)) for h in HEADS}).eval()
+    model = MultiTaskModel({h: len(taxonomy.labels(h)) for h in HEADS})
     data = encode(examples, tokenizer, taxonomy, max_length)
-    out = np.zeros((len(data), model.encoder.config.hidden_size), dtype=np.float32)
-    batches = length_batches([len(x) for x in data.ids], 64, None)
-    for rows in tqdm(batches, desc="frozen embeddings", unit="batch"):
-        out[rows] = model.embed(*collate(data.ids, rows, torch.device("cpu"))).numpy()
-    return out
+    return embeddings(model, data, torch.device("cpu"), "frozen embeddings")
 
 
 def frozen_baseline(train, val, test, taxonomy: Taxonomy, target_recall: float, max_length: int) -> dict:

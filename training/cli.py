@@ -47,6 +47,13 @@ def train(
     frozen_layers: Annotated[
         int | None, typer.Option(help="Override how many bottom encoder layers stay as pre-trained.")
     ] = None,
+    refit_heads: Annotated[
+        str | None,
+        typer.Option(
+            help="Override which heads are refitted on the fine-tuned embeddings where validation gains, comma"
+            " separated (profiles: intent; none: off)."
+        ),
+    ] = None,
     train_complaints: Annotated[
         int | None,
         typer.Option(
@@ -70,6 +77,7 @@ def train(
         "ensemble": ensemble,
         "frozen_layers": frozen_layers,
         "precision": precision,
+        "refit_heads": _head_list(refit_heads),
     }
     if train_complaints:
         overrides["data"] = {"cfpb_limits": {"train": train_complaints}}
@@ -80,6 +88,19 @@ def train(
         from teller.io import write_json
 
         write_json(summary, result)
+
+
+def _head_list(value: str | None) -> list[str] | None:
+    """Heads named in a comma-separated option ('none': no head); None leaves the profile's choice."""
+    from teller.taxonomy import HEADS
+
+    if value is None:
+        return None
+    heads = [h.strip() for h in value.split(",") if h.strip() and h.strip() != "none"]
+    unknown = sorted(set(heads) - set(HEADS))
+    if unknown:
+        raise TellerError(f"unknown head(s) {', '.join(unknown)}", "--refit-heads", f"name heads from {list(HEADS)}")
+    return heads
 
 
 def _print_summary(result: dict) -> None:

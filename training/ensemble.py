@@ -6,18 +6,17 @@ import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score
 
 from teller.classifier import decide_jointly, pool
 from teller.lexical import TOKEN_PATTERN, LexicalModel, LinearHead, signals
 from teller.masking import model_view
 from teller.taxonomy import HEADS, Taxonomy
 from training.data import Example
-from training.linear import fit_heads
+from training.linear import fit_heads, label_order
+from training.metrics import head_score
 from training.train import IGNORE, label_index
 
 WEIGHTS = tuple(round(float(w), 2) for w in np.arange(0.0, 1.01, 0.1))
-MISSING_CLASS_BIAS = -30.0  # a class with no training row is never predicted
 
 
 def fit_lexical(train: list[Example], taxonomy: Taxonomy, heads: tuple[str, ...] = HEADS, c: float = 10.0):
@@ -40,20 +39,18 @@ def fit_lexical(train: list[Example], taxonomy: Taxonomy, heads: tuple[str, ...]
 
 
 def _full_order(clf: LogisticRegression, n_classes: int) -> LinearHead:
-    """The fitted model's rows placed in the head's label order (absent classes get a prohibitive bias)."""
+    """The fitted model as the lexical member's head, rows in the head's label order (binary: one row)."""
     if len(clf.classes_) == 2 and n_classes == 2:
         return LinearHead(clf.coef_.astype(np.float32), clf.intercept_.astype(np.float32))
-    coef = np.zeros((n_classes, clf.coef_.shape[1]), dtype=np.float32)
-    intercept = np.full(n_classes, MISSING_CLASS_BIAS, dtype=np.float32)
-    coef[clf.classes_], intercept[clf.classes_] = clf.coef_, clf.intercept_
-    return LinearHead(coef, intercept)
+    return LinearHead(*label_order(clf, n_classes))
 
 
-def _score(head: str, y: np.ndarray, probs: np.ndarray) -> float:
-    """What a head is chosen on: PR AUC for the vulnerable flag, accuracy otherwise."""
-    if head == "vulnerable":
-        return float(average_precision_score(y, probs[:, 1]))
-    return float((probs.argmax(axis=1) == y).mean())
+def weight_scores(head: str, z: np.ndarray, lex: dict[str, np.ndarray], y: np.ndarray) -> dict[float, float]:
+    """Validation score of one head's encoder logits `z` pooled at each lexical weight (weight 0 alone where the
+    lexical member has no such head)."""
+    rows = y != IGNORE
+    weights = WEIGHTS if head in lex else (0.0,)
+    return {w: head_score(head, y[rows], pool({head: z}, lex, {head: w})[head][rows]) for w in weights}
 
 
 def choose_ensemble(
@@ -71,10 +68,9 @@ def choose_ensemble(
     report: dict = {"weights": {}}
     weights = {}
     for head, z in encoder_logits.items():
-        rows = labels[head] != IGNORE
-        if head not in lex or not rows.any():
+        if head not in lex or not (labels[head] != IGNORE).any():
             continue
-        tried = {w: _score(head, labels[head][rows], pool({head: z}, lex, {head: w})[head][rows]) for w in WEIGHTS}
+        tried = weight_scores(head, z, lex, labels[head])
         best = max(tried, key=lambda w: (tried[w], -w))
         report["weights"][head] = {"tried": tried, "chosen": best}
         if best > 0:
@@ -84,7 +80,7 @@ def choose_ensemble(
         zip(("team", "issue"), decide_jointly(pooled["team"], pooled["issue"], taxonomy.issue_mask), strict=True)
     )
     report["joint_team_issue"] = {
-        name: {h: _score(h, labels[h][labels[h] != IGNORE], p[h][labels[h] != IGNORE]) for h in ("team", "issue")}
+        name: {h: head_score(h, labels[h][labels[h] != IGNORE], p[h][labels[h] != IGNORE]) for h in ("team", "issue")}
         for name, p in (("separate", pooled), ("joint", joint))
     }
     separate, together = (sum(report["joint_team_issue"][k].values()) for k in ("separate", "joint"))

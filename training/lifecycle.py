@@ -35,7 +35,8 @@ from training.export import (
     quantize_int8,
 )
 from training.metrics import head_metrics, threshold_for_recall
-from training.train import TrainConfig, Trainer, TrainResult, encode, predict_probs
+from training.refit import fit_refits, keep_refits
+from training.train import Encoded, TrainConfig, Trainer, TrainResult, encode, predict_probs
 from training.validate import check_corpus, validate_sources
 
 log = logging.getLogger(__name__)
@@ -256,16 +257,33 @@ class Ensemble:
     report: dict = field(default_factory=dict)
 
 
-def fit_ensemble(config: TrainConfig, train: list[Example], val: list[Example], val_logits: dict) -> Ensemble:
-    """Fit the lexical model on train; choose its weight per head and the joint team-issue decision on validation."""
-    if not config.ensemble:
+def fit_ensemble(lexical: LexicalModel | None, val: list[Example], val_logits: dict) -> Ensemble:
+    """Choose the lexical member's weight per head and the joint team-issue decision on validation."""
+    if lexical is None:
         return Ensemble()
-    taxonomy = load_taxonomy()
-    lexical = fit_lexical(train, taxonomy)
-    weights, joint, report = choose_ensemble(val_logits, lexical, val, taxonomy)
+    weights, joint, report = choose_ensemble(val_logits, lexical, val, load_taxonomy())
     tqdm.write(f"ensemble (validation): lexical weights {weights}, team and issue decided jointly: {joint}")
     kept = LexicalModel(lexical.vocabulary, lexical.idf, {h: lexical.heads[h] for h in weights})
     return Ensemble(kept if weights else None, weights, joint, report)
+
+
+def refit(
+    config: TrainConfig,
+    result: TrainResult,
+    train: list[Example],
+    val: list[Example],
+    va: Encoded,
+    val_logits: dict[str, np.ndarray],
+    lexical: LexicalModel | None,
+) -> tuple[dict, dict]:
+    """Refit the configured heads on the fine-tuned embeddings, keeping each refit that is better on validation
+    pooled with the lexical member; returns the validation logits as the model now gives them and the report."""
+    taxonomy = load_taxonomy()
+    rows = [e for e in train if any(e.label(h) is not None for h in config.refit_heads)]
+    tr = encode(rows, result.tokenizer, taxonomy, config.max_length, config.tail_tokens)
+    refits = fit_refits(result.model, config.refit_heads, tr, va)
+    lex = lexical.log_probs([e.text for e in val]) if lexical and refits else {}
+    return keep_refits(result.model, refits, val_logits, lex, va.labels)
 
 
 def served_val_probs(val_logits: dict[str, np.ndarray], ensemble: Ensemble, val: list[Example]) -> dict:
@@ -337,7 +355,9 @@ def package(config: TrainConfig, corpus: Corpus, result: TrainResult) -> dict:
     va = encode(val, result.tokenizer, taxonomy, config.max_length, config.tail_tokens)
     val_probs = result.val_probs or predict_probs(result.model, va, result.model.heads["team"].weight.device)
     val_logits = {h: np.log(np.clip(p, 1e-12, None)) for h, p in val_probs.items()}
-    ensemble = fit_ensemble(config, train, val, val_logits)
+    lexical = fit_lexical(train, taxonomy) if config.ensemble else None
+    val_logits, refit_report = refit(config, result, train, val, va, val_logits, lexical)
+    ensemble = fit_ensemble(lexical, val, val_logits)
     served = served_val_probs(val_logits, ensemble, val)
     keep = va.labels["vulnerable"] >= 0
     threshold = threshold_for_recall(
@@ -370,7 +390,10 @@ def package(config: TrainConfig, corpus: Corpus, result: TrainResult) -> dict:
         write_json(tmp / "bundle.json", info.model_dump())
         predictions, metrics = test_metrics(draft, test, result, config, parity_report, logits)
         write_json(tmp / "parity.json", parity_report)
-        write_json(tmp / "metrics.json", {"test": metrics, "history": result.history, "ensemble": ensemble.report})
+        write_json(
+            tmp / "metrics.json",
+            {"test": metrics, "history": result.history, "refit": refit_report, "ensemble": ensemble.report},
+        )
         baselines = _baselines(config, train, val, test, taxonomy)
         (tmp / "MODEL_CARD.md").write_text(model_card(info, metrics, baselines, corpus.fingerprint, parity_report))
     from training.report import write_report
@@ -391,6 +414,7 @@ def package(config: TrainConfig, corpus: Corpus, result: TrainResult) -> dict:
         "device": result.device,
         "epochs": result.epochs_run,
         "variant": info.default_variant,
+        "refit": {h: r["kept"] for h, r in refit_report.items()},
         "ensemble": {"weights": ensemble.weights, "joint_team_issue": ensemble.joint_team_issue},
         "parity": parity_report,
         "report": str(report_dir / "REPORT.md"),

@@ -10,15 +10,18 @@ from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 from tqdm.auto import tqdm
 
+MISSING_CLASS_BIAS = -30.0  # a class with no training row is never predicted
 
-def fit_logistic(x, y: np.ndarray, c: float) -> LogisticRegression:
+
+def fit_logistic(x, y: np.ndarray, c: float, balanced: bool = True) -> LogisticRegression:
     """Fit in float32 on the columns these rows use, then widen the weights back to every column.
 
     Under L2 an unused column's weight is exactly zero, so this is the same model; for short chat queries beside
     long narratives (a seventh of the vocabulary) it fits several times faster, and float32 halves the memory each
     solver step reads (1.5x faster on the issue head, the same accuracy)."""
     used = np.flatnonzero(x.getnnz(axis=0)) if sparse.issparse(x) else np.arange(x.shape[1])
-    clf = LogisticRegression(C=c, max_iter=2000, class_weight="balanced").fit(x[:, used].astype(np.float32), y)
+    weights = "balanced" if balanced else None
+    clf = LogisticRegression(C=c, max_iter=2000, class_weight=weights).fit(x[:, used].astype(np.float32), y)
     coef = np.zeros((clf.coef_.shape[0], x.shape[1]), dtype=clf.coef_.dtype)
     coef[:, used] = clf.coef_
     clf.coef_, clf.n_features_in_ = coef, x.shape[1]
@@ -34,3 +37,12 @@ def fit_heads(x, labels: dict[str, np.ndarray], c: float, ignore: int, desc: str
     parallel = Parallel(n_jobs=max(1, min(len(heads), os.cpu_count() or 1)), return_as="generator")
     fitted = list(tqdm(parallel(jobs), total=len(heads), desc=desc, unit="head"))
     return dict(zip(heads, fitted, strict=True))
+
+
+def label_order(clf: LogisticRegression, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """A multi-class fit's weight rows and intercepts placed in the head's label order (absent classes get a
+    prohibitive bias)."""
+    coef = np.zeros((n_classes, clf.coef_.shape[1]), dtype=np.float32)
+    intercept = np.full(n_classes, MISSING_CLASS_BIAS, dtype=np.float32)
+    coef[clf.classes_], intercept[clf.classes_] = clf.coef_, clf.intercept_
+    return coef, intercept

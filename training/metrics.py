@@ -103,3 +103,10 @@ def precision_at_recall(y_true: np.ndarray, scores: np.ndarray, recall_floor: fl
         return None
     precision, recall, _ = precision_recall_curve(y_true, scores)
     return float(precision[recall >= recall_floor].max())
+
+
+def head_score(head: str, y: np.ndarray, probs: np.ndarray) -> float:
+    """What a head is chosen on at validation: PR AUC for the vulnerable flag, accuracy otherwise."""
+    if head == "vulnerable":
+        return float(average_precision_score(y, probs[:, 1]))
+    return float((probs.argmax(axis=1) == y).mean())

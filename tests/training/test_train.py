@@ -153,6 +153,7 @@ def test_bundle_pools_the_lexical_model_chosen_on_validation(tiny_bundle):
 def test_profiles_are_valid_configs():
     quick, full = profile_config("quick"), profile_config("full")
     assert quick.profile == "quick" and full.epochs >= quick.epochs
+    assert quick.refit_heads == ["intent"] and full.refit_heads == ["team", "issue", "vulnerable", "intent"]
     fewer = profile_config("quick", epochs=1, data={"cfpb_limits": {"train": 3000}})
     assert fewer.epochs == 1 and fewer.data.cfpb_limits == {"val": 600, "test": 1200, "train": 3000}
     assert fewer.data.out_of_scope_limit == quick.data.out_of_scope_limit == 800

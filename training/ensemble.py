@@ -55,16 +55,15 @@ def weight_scores(head: str, z: np.ndarray, lex: dict[str, np.ndarray], y: np.nd
 
 def choose_ensemble(
     encoder_logits: dict[str, np.ndarray],
-    lexical: LexicalModel,
-    val: list[Example],
+    lex: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray],
     taxonomy: Taxonomy,
 ) -> tuple[dict[str, float], bool, dict]:
-    """Per-head lexical weight, and whether deciding team and issue jointly helps, each chosen on validation.
+    """Per-head lexical weight, and whether deciding team and issue jointly helps, each chosen on validation
+    (`lex`: the lexical member's validation log-probabilities; `labels`: validation label indices per head).
 
     Returns the weights (heads where the lexical model helps), the issue switch and a report of every try.
     """
-    labels = label_index(val, taxonomy)
-    lex = lexical.log_probs([e.text for e in val])
     report: dict = {"weights": {}}
     weights = {}
     for head, z in encoder_logits.items():

@@ -257,11 +257,12 @@ class Ensemble:
     report: dict = field(default_factory=dict)
 
 
-def fit_ensemble(lexical: LexicalModel | None, val: list[Example], val_logits: dict) -> Ensemble:
-    """Choose the lexical member's weight per head and the joint team-issue decision on validation."""
+def fit_ensemble(lexical: LexicalModel | None, lex: dict[str, np.ndarray], va: Encoded, val_logits: dict) -> Ensemble:
+    """Choose the lexical member's weight per head and the joint team-issue decision on validation (`lex`: its
+    validation log-probabilities)."""
     if lexical is None:
         return Ensemble()
-    weights, joint, report = choose_ensemble(val_logits, lexical, val, load_taxonomy())
+    weights, joint, report = choose_ensemble(val_logits, lex, va.labels, load_taxonomy())
     tqdm.write(f"ensemble (validation): lexical weights {weights}, team and issue decided jointly: {joint}")
     kept = LexicalModel(lexical.vocabulary, lexical.idf, {h: lexical.heads[h] for h in weights})
     return Ensemble(kept if weights else None, weights, joint, report)
@@ -271,18 +272,16 @@ def refit(
     config: TrainConfig,
     result: TrainResult,
     train: list[Example],
-    val: list[Example],
     va: Encoded,
     val_logits: dict[str, np.ndarray],
-    lexical: LexicalModel | None,
+    lex: dict[str, np.ndarray],
 ) -> tuple[dict, dict]:
     """Refit the configured heads on the fine-tuned embeddings, keeping each refit that is better on validation
-    pooled with the lexical member; returns the validation logits as the model now gives them and the report."""
-    taxonomy = load_taxonomy()
+    pooled with the lexical member (`lex`: its validation log-probabilities); returns the validation logits as the
+    model now gives them and the report."""
     rows = [e for e in train if any(e.label(h) is not None for h in config.refit_heads)]
-    tr = encode(rows, result.tokenizer, taxonomy, config.max_length, config.tail_tokens)
+    tr = encode(rows, result.tokenizer, load_taxonomy(), config.max_length, config.tail_tokens)
     refits = fit_refits(result.model, config.refit_heads, tr, va)
-    lex = lexical.log_probs([e.text for e in val]) if lexical and refits else {}
     return keep_refits(result.model, refits, val_logits, lex, va.labels)
 
 
@@ -356,8 +355,9 @@ def package(config: TrainConfig, corpus: Corpus, result: TrainResult) -> dict:
     val_probs = result.val_probs or predict_probs(result.model, va, result.model.heads["team"].weight.device)
     val_logits = {h: np.log(np.clip(p, 1e-12, None)) for h, p in val_probs.items()}
     lexical = fit_lexical(train, taxonomy) if config.ensemble else None
-    val_logits, refit_report = refit(config, result, train, val, va, val_logits, lexical)
-    ensemble = fit_ensemble(lexical, val, val_logits)
+    lex = lexical.log_probs([e.text for e in val]) if lexical else {}  # scored once for the refit and the weights
+    val_logits, refit_report = refit(config, result, train, va, val_logits, lex)
+    ensemble = fit_ensemble(lexical, lex, va, val_logits)
     served = served_val_probs(val_logits, ensemble, val)
     keep = va.labels["vulnerable"] >= 0
     threshold = threshold_for_recall(

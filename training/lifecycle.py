@@ -281,7 +281,7 @@ def refit(
     model now gives them and the report."""
     rows = [e for e in train if any(e.label(h) is not None for h in config.refit_heads)]
     tr = encode(rows, result.tokenizer, load_taxonomy(), config.max_length, config.tail_tokens)
-    refits = fit_refits(result.model, config.refit_heads, tr, va)
+    refits = fit_refits(result.model, config.refit_heads, tr, va, lex)
     return keep_refits(result.model, refits, val_logits, lex, va.labels)
 
 

@@ -13,16 +13,16 @@ from tqdm.auto import tqdm
 from teller.classifier import log_softmax
 from training.ensemble import weight_scores
 from training.linear import MISSING_CLASS_BIAS, fit_logistic, label_order
-from training.metrics import head_score
 from training.model import MultiTaskModel
 from training.train import IGNORE, Encoded, embeddings
 
-REFIT_C = (0.03, 0.1, 0.3, 1.0)  # inverse L2 strengths tried, each judged on validation
+REFIT_C = (0.03, 0.1, 0.3, 1.0)  # inverse L2 strengths tried, each judged on validation (0.003, 0.01, 3: never chosen)
 
 
 @dataclass
 class Refit:
-    """One head's best regression (its C chosen on the head's own validation score) as a linear layer."""
+    """One head's best regression as a linear layer; its C is chosen on validation as served, pooled with the lexical
+    member at its best weight (`tried`: that score per C)."""
 
     c: float
     weight: np.ndarray
@@ -41,8 +41,11 @@ def layer_weights(clf, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     return coef, bias
 
 
-def fit_refits(model: MultiTaskModel, heads: list[str], train: Encoded, val: Encoded) -> dict[str, Refit]:
-    """A candidate refit of each named head that has labelled rows in both splits (the model is left as it is)."""
+def fit_refits(
+    model: MultiTaskModel, heads: list[str], train: Encoded, val: Encoded, lexical: dict[str, np.ndarray]
+) -> dict[str, Refit]:
+    """A candidate refit of each named head that has labelled rows in both splits (the model is left as it is;
+    `lexical`: the lexical member's validation log-probabilities, empty for none)."""
     heads = [h for h in heads if (train.labels[h] != IGNORE).any() and (val.labels[h] != IGNORE).any()]
     if not heads:
         return {}
@@ -51,13 +54,13 @@ def fit_refits(model: MultiTaskModel, heads: list[str], train: Encoded, val: Enc
     x_val = embeddings(model, val, device, "refit embeddings (validation)")
     out = {}
     for head in heads:
-        rows, scored = train.labels[head] != IGNORE, val.labels[head] != IGNORE
+        rows = train.labels[head] != IGNORE
         fits, tried = {}, {}
         for c in tqdm(REFIT_C, desc=f"refit {head} head", unit="fit"):
             clf = fit_logistic(x_train[rows], train.labels[head][rows], c, balanced=False)
             weight, bias = layer_weights(clf, model.heads[head].out_features)
             fits[c] = (weight, bias, log_softmax(x_val @ weight.T + bias))
-            tried[c] = head_score(head, val.labels[head][scored], fits[c][2][scored])
+            tried[c] = max(weight_scores(head, fits[c][2], lexical, val.labels[head]).values())
         best = max(tried, key=tried.get)
         out[head] = Refit(best, *fits[best], tried)
     return out
@@ -71,13 +74,11 @@ def keep_refits(
     labels: dict[str, np.ndarray],
 ) -> tuple[dict[str, np.ndarray], dict]:
     """Overwrite each head whose refit scores higher on validation pooled with the lexical member at its best
-    weight (`lexical`: the member's validation log-probabilities; empty: the head alone); returns the validation
-    logits as the model now gives them and a report of every comparison."""
+    weight (`lexical`: the member's validation log-probabilities, as given to `fit_refits`; empty: the head alone);
+    returns the validation logits as the model now gives them and a report of every comparison."""
     logits, report = dict(val_logits), {}
     for head, refit in refits.items():
-        trained, refitted = (
-            max(weight_scores(head, z, lexical, labels[head]).values()) for z in (logits[head], refit.val_logits)
-        )
+        trained, refitted = max(weight_scores(head, logits[head], lexical, labels[head]).values()), refit.tried[refit.c]
         kept = refitted > trained
         report[head] = {
             "c": refit.c,

@@ -2,8 +2,8 @@
 
 Usage: python loadtests/run.py [--users 10] [--duration 60] [--out var/loadtest]
 Writes <out>/locust_stats.csv (Locust's own), <out>/summary.md and <out>/summary.csv with the per-stage
-latency split read from the server's /metrics and the slowest requests, <out>/requests.csv (every request)
-and <out>/latency.png (latency over the run, per endpoint).
+latency split read from the server's /metrics, the CPU time each server process spent during the run and the
+slowest requests, <out>/requests.csv (every request) and <out>/latency.png (latency over the run, per endpoint).
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ import argparse
 import csv
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,8 +36,8 @@ class ServerError(Exception):
 
 
 @contextmanager
-def teller_serve(port: int, log: Path, timeout_s: float = 300) -> Iterator[str]:
-    """Run `teller serve` as a child process until the block ends; yields its URL once /readyz answers.
+def teller_serve(port: int, log: Path, timeout_s: float = 300) -> Iterator[tuple[str, int]]:
+    """Run `teller serve` as a child process until the block ends; yields its URL and pid once /readyz answers.
 
     The load test talks to Teller over HTTP only, so it starts the installed command, not the package.
     """
@@ -47,7 +49,7 @@ def teller_serve(port: int, log: Path, timeout_s: float = 300) -> Iterator[str]:
         )
         try:
             _wait_ready(url, server, log, timeout_s)
-            yield url
+            yield url, server.pid
         finally:
             server.send_signal(signal.SIGINT)  # lets Ray stop the processes it started
             try:
@@ -79,6 +81,45 @@ def stage_split(metrics: str) -> dict[str, float]:
         m[0]: float(m[1]) for m in re.findall(r'teller_stage_seconds_count\{[^}]*stage="(\w+)"[^}]*\} (\S+)', metrics)
     }
     return {stage: 1000 * sums[stage] / counts[stage] for stage in sums if counts.get(stage)}
+
+
+def process_label(cmdline: list[str]) -> str:
+    """A short name for a server process: the Ray actor or replica its title names, else the program or script."""
+    if not cmdline:
+        return "?"
+    if cmdline[0].startswith("ray::"):  # Ray titles its workers ray::ServeReplica:<app>:<deployment>, ray::<Actor>
+        return cmdline[0].removeprefix("ray::").split(".")[0].split(":")[-1].strip()
+    program = Path(cmdline[0]).name
+    if program.startswith("python") and len(cmdline) > 1:
+        return Path(next((a for a in cmdline[1:] if not a.startswith("-")), program)).name
+    return program
+
+
+def cpu_seconds(pid: int) -> Counter[str]:
+    """CPU seconds spent so far by a process and everything under it, summed per `process_label`."""
+    import psutil
+
+    spent: Counter[str] = Counter()
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return spent
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            spent[process_label(process.cmdline())] += times.user + times.system
+        except psutil.Error:  # ended meanwhile
+            continue
+    return spent
+
+
+def cpu_table(spent: Counter[str], available_s: float, shown: int = 8) -> str:
+    """Where the machine's CPU went during the run, most first: which processes the serving path costs."""
+    lines = ["", f"| CPU seconds over the run (of {available_s:.0f} available) | s |", "|---|---|"]
+    lines += [f"| {name} | {seconds:.1f} |" for name, seconds in spent.most_common(shown)]
+    lines.append(f"| all | {sum(spent.values()):.1f} |")
+    return "\n".join(lines) + "\n"
 
 
 def summarise(stats_csv: Path, stages: dict[str, float], users: int, duration: int) -> tuple[list[dict], str]:
@@ -153,12 +194,18 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     try:
-        with teller_serve(args.port, args.out / "serve.log") as url:
+        with teller_serve(args.port, args.out / "serve.log") as (url, pid):
             locust = [BIN / "locust", "-f", ROOT / "loadtests" / "locustfile.py", "--headless", "--only-summary"]
             locust += ["-u", str(args.users), "-r", str(args.users), "-t", f"{args.duration}s", "--host", url]
             locust += ["--csv", args.out / "locust"]
             env = {**os.environ, "LOADTEST_REQUESTS": str(args.out / "requests.csv")}
+            server_before, locust_before = cpu_seconds(pid), resource.getrusage(resource.RUSAGE_CHILDREN)
             subprocess.run([str(c) for c in locust], check=False, env=env)
+            spent = cpu_seconds(pid) - server_before  # Counter subtraction keeps what grew
+            locust_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            spent["Locust (the load generator)"] = sum(
+                getattr(locust_after, f) - getattr(locust_before, f) for f in ("ru_utime", "ru_stime")
+            )
             try:
                 stages = stage_split(httpx.get(f"{url}/metrics", timeout=10).text)
             except httpx.HTTPError as exc:
@@ -168,7 +215,7 @@ def main() -> None:
         sys.exit(f"error: {exc}")
     rows, table = summarise(args.out / "locust_stats.csv", stages, args.users, args.duration)
     requests = read_requests(args.out / "requests.csv")
-    table += slowest_table(requests)
+    table += cpu_table(spent, (os.cpu_count() or 1) * args.duration) + slowest_table(requests)
     plot_latency(requests, args.out / "latency.png")
     (args.out / "summary.md").write_text(table)
     with (args.out / "summary.csv").open("w", newline="") as handle:

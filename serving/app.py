@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections import Counter
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle, DeploymentResponse
 
 from serving.runtime import Attribution, Decision, Intent, occlusion
-from teller.settings import TellerSettings, get_settings
+from teller.errors import TellerError
+from teller.settings import ServeSettings, TellerSettings, get_settings
 
 APP_NAME = "teller"
 _STAGES = ("MaskerDeployment", "ClassifierDeployment", "AnswerDeployment")
@@ -188,12 +190,45 @@ def app_builder(args: dict | None = None):
     return build(get_settings(), resolve_bundle().path)
 
 
+def direct_ingress(settings: ServeSettings) -> bool:
+    """Whether the gateway replica serves the port itself: where it is the only one (else the proxy balances)."""
+    alone = "gateway" not in settings.autoscaling and settings.replicas.get("gateway", 1) == 1
+    return settings.direct_ingress and alone
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse to start where something already listens on the port, before Ray starts a process."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: only a listener conflicts
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise TellerError(
+                f"cannot listen on {host}:{port} ({exc.strerror})",
+                "teller serve",
+                "stop the server already listening there, or pass another --port",
+            ) from None
+
+
 def start_ray(settings: TellerSettings, host: str, port: int, num_cpus: int | None = None) -> None:
-    """Local Ray on loopback, with Ray Serve's own switches from settings, and Serve's HTTP proxy on host:port."""
+    """Local Ray on loopback, with Ray Serve's own switches from settings; the app is served on host:port.
+
+    With direct ingress the gateway replica listens on the port and Serve's proxy moves to a free one: each request
+    skips the proxy's hop (about 10 ms of a 40 ms complaint on 2 cores).
+    """
     import ray
 
+    direct = direct_ingress(settings.serve)
+    proxy_port = port
     # Read by every process local Ray starts, so set before it starts them.
     os.environ["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1" if settings.serve.ray_throughput_optimized else "0"
+    os.environ["RAY_SERVE_ENABLE_DIRECT_INGRESS"] = "1" if direct else "0"
+    if direct:  # the ingress port range [min, max) holds this port alone
+        os.environ["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT"] = str(port)
+        os.environ["RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"] = str(port + 1)
+        with socket.socket() as spare:
+            spare.bind((host, 0))
+            proxy_port = spare.getsockname()[1]
     ray.init(
         _node_ip_address="127.0.0.1",
         include_dashboard=False,
@@ -201,7 +236,7 @@ def start_ray(settings: TellerSettings, host: str, port: int, num_cpus: int | No
         log_to_driver=False,
         num_cpus=num_cpus,
     )
-    serve.start(http_options={"host": host, "port": port})
+    serve.start(http_options={"host": host, "port": proxy_port})
 
 
 def run(host: str | None = None, port: int | None = None, blocking: bool = False) -> tuple[str, str]:
@@ -216,6 +251,7 @@ def run(host: str | None = None, port: int | None = None, blocking: bool = False
     settings = get_settings()
     bundle = resolve_bundle().path
     host, port = host or settings.serve.host, port or settings.serve.port
+    check_port_free(host, port)
     start_ray(settings, host, port)
     serve.run(build(settings, bundle), name=APP_NAME, route_prefix="/", blocking=blocking)
     return f"http://{host}:{port}", settings.serve.agent_token.get_secret_value()

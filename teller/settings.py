@@ -91,6 +91,11 @@ class ServeSettings(BaseModel):
         description="Start local Ray with Ray Serve's throughput-optimized data plane (RAY_SERVE_THROUGHPUT_OPTIMIZED: "
         "replica code on the replica's own event loop, gRPC between replicas): fewer hand-offs per request.",
     )
+    direct_ingress: bool = Field(
+        True,
+        description="`teller serve`: the gateway replica itself listens on the port, so requests skip Ray Serve's "
+        "HTTP proxy (one hop less each); needs one gateway replica without autoscaling, else the proxy balances them.",
+    )
     max_text_chars: int = Field(
         50_000, ge=100, description="Longest narrative or message accepted (CFPB narratives reach ~32k)."
     )

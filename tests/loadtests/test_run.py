@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import os
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,40 @@ def test_every_request_is_recorded_then_the_slowest_listed_and_plotted(tmp_path)
     run.plot_latency(requests, tmp_path / "latency.png")
     assert (tmp_path / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert run.read_requests(tmp_path / "absent.csv") == [] and run.slowest_table([]) == ""
+
+
+def test_server_processes_are_named_for_the_ray_actor_or_program_they_run():
+    assert run.process_label(["ray::ServeReplica:teller:Gateway", "", ""]) == "Gateway"
+    assert run.process_label(["ray::ServeController.listen_for_change"]) == "ServeController"
+    assert run.process_label(["ray::ProxyActor"]) == "ProxyActor"
+    assert run.process_label(["/venv/bin/python3.11", "-u", "/ray/_private/log_monitor.py", "--x"]) == "log_monitor.py"
+    assert run.process_label(["/ray/core/src/ray/raylet/raylet", "--raylet_socket_name=x"]) == "raylet"
+    assert run.process_label([]) == "?"
+
+
+def test_cpu_time_is_counted_for_every_process_under_the_server_and_tabled_most_first(tmp_path):
+    import subprocess
+    import sys
+    from collections import Counter
+
+    script = tmp_path / "burn.py"
+    script.write_text(
+        "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass\n"
+        "print('burnt', flush=True)\ntime.sleep(60)\n"
+    )
+    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "burnt"
+        spent = run.cpu_seconds(os.getpid())  # this test's process and the child under it
+    finally:
+        child.kill()
+        child.wait()
+    assert spent["burn.py"] >= 0.3
+    table = run.cpu_table(Counter({"Gateway": 5.2, "MaskerDeployment": 6.2, "raylet": 0.4}), 120, shown=2)
+    assert table.splitlines()[1:] == [
+        "| CPU seconds over the run (of 120 available) | s |",
+        "|---|---|",
+        "| MaskerDeployment | 6.2 |",
+        "| Gateway | 5.2 |",
+        "| all | 11.8 |",
+    ]

@@ -37,7 +37,9 @@ def ray_url(tiny_bundle, small_kb, tmp_path_factory):
         "TELLER_SERVE__AGENT_TOKEN": "ray-agent-token",
         "TELLER_SERVE__BACKEND_TIMEOUT_S": str(STAGE_TIMEOUT_S),
     }
-    saved = {k: os.environ.get(k) for k in [*env, "RAY_SERVE_THROUGHPUT_OPTIMIZED"]}
+    ray_flags = ["RAY_SERVE_THROUGHPUT_OPTIMIZED", "RAY_SERVE_ENABLE_DIRECT_INGRESS"]
+    ray_flags += ["RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT", "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT"]
+    saved = {k: os.environ.get(k) for k in [*env, *ray_flags]}
     os.environ.update(env)
     get_settings.cache_clear()
     port = free_port()
@@ -50,7 +52,7 @@ def ray_url(tiny_bundle, small_kb, tmp_path_factory):
         ray.shutdown()
         for key, value in saved.items():
             if value is None:
-                os.environ.pop(key)
+                os.environ.pop(key, None)
             else:
                 os.environ[key] = value
         get_settings.cache_clear()
@@ -66,6 +68,42 @@ def test_ray_processes_run_serves_throughput_optimized_data_plane(ray_url):
 
     assert get_settings().serve.ray_throughput_optimized
     assert ray.get(flag.remote()) == "1"  # a worker local Ray started, as every replica is
+
+
+@pytest.mark.slow
+def test_the_gateway_replica_itself_listens_on_the_serving_port(ray_url):
+    import psutil
+
+    port = int(ray_url.rsplit(":", 1)[1])
+    listening = [c for c in psutil.net_connections("tcp") if c.status == psutil.CONN_LISTEN and c.laddr.port == port]
+    assert len(listening) == 1
+    assert "ServeReplica:teller:Gateway" in " ".join(psutil.Process(listening[0].pid).cmdline())  # not Serve's proxy
+
+
+def test_direct_ingress_only_where_one_gateway_replica_takes_every_request():
+    from serving.app import direct_ingress
+    from teller.settings import ServeSettings
+
+    assert direct_ingress(ServeSettings())
+    assert not direct_ingress(ServeSettings(direct_ingress=False))
+    assert not direct_ingress(ServeSettings(replicas={"gateway": 2}))
+    assert not direct_ingress(ServeSettings(autoscaling={"gateway": {"min_replicas": 1, "max_replicas": 3}}))
+
+
+def test_a_port_already_listened_on_is_refused_before_ray_starts():
+    import socket
+
+    from serving.app import check_port_free
+    from teller.errors import TellerError
+
+    port = free_port()
+    check_port_free("127.0.0.1", port)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        with pytest.raises(TellerError, match=f"127.0.0.1:{port}") as refused:
+            check_port_free("127.0.0.1", port)
+    assert "--port" in refused.value.fix
 
 
 @pytest.mark.slow

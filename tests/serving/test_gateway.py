@@ -136,8 +136,10 @@ def test_health_readiness_and_metrics(client, tiny_bundle):
         {"role": "champion", "model_name": "teller-triage", "model_version": tiny_bundle["version"], "traffic": 100}
     ]
     client.post("/api/complaints", json={"narrative": "Late fee charged on my auto loan."})
+    assert client.post("/api/chat", json={"message": ""}).status_code == 422
     text = client.get("/metrics").text
     assert 'teller_requests_total{route="/api/complaints",status="200"}' in text
+    assert 'teller_requests_total{route="/api/chat",status="422"}' in text  # the status sent, per route
     for stage in ("masking", "classification", "audit_write"):
         assert f'model_version="{tiny_bundle["version"]}",stage="{stage}"' in text
     assert "teller_batch_size_bucket" in text

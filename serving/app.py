@@ -5,6 +5,7 @@ FastAPI gateway deployment, composed with DeploymentHandles. Each deployment wra
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 from collections import Counter
@@ -253,5 +254,7 @@ def run(host: str | None = None, port: int | None = None, blocking: bool = False
     host, port = host or settings.serve.host, port or settings.serve.port
     check_port_free(host, port)
     start_ray(settings, host, port)
+    if direct_ingress(settings.serve):  # Serve's own "ready at" line would name the proxy's spare port
+        logging.getLogger("ray.serve").setLevel(logging.WARNING)
     serve.run(build(settings, bundle), name=APP_NAME, route_prefix="/", blocking=blocking)
     return f"http://{host}:{port}", settings.serve.agent_token.get_secret_value()

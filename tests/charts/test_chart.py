@@ -150,6 +150,7 @@ def test_ray_serves_throughput_optimized_unless_the_chart_says_not(monkeypatch):
         assert len(serving) == 3  # the predictor, the Ray head and the Ray workers
         for env in serving:
             assert env["RAY_SERVE_THROUGHPUT_OPTIMIZED"] == ray_flag  # read by `ray start` before Teller runs
+            assert env["RAY_SERVE_ENABLE_DIRECT_INGRESS"] == "0"  # a proxy on every node, not the head's alone
             monkeypatch.setenv("TELLER_SERVE__RAY_THROUGHPUT_OPTIMIZED", env["TELLER_SERVE__RAY_THROUGHPUT_OPTIMIZED"])
             assert TellerSettings().serve.ray_throughput_optimized is setting
 

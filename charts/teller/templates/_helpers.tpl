@@ -65,6 +65,10 @@ seccompProfile:
 {{- /* Read by `ray start` and every Ray process it starts, before any Teller code runs. */}}
 - name: RAY_SERVE_THROUGHPUT_OPTIMIZED
   value: {{ ternary "1" "0" .Values.serve.rayThroughputOptimized | quote }}
+{{- /* That mode also turns on direct ingress, which leaves Serve's proxy on the head alone; each node keeps its own
+proxy, so KubeRay's serve Service balances traffic over every node. */}}
+- name: RAY_SERVE_ENABLE_DIRECT_INGRESS
+  value: "0"
 {{- $canary := include "teller.canary" . }}
 - name: TELLER_SERVE__ROLE
   value: {{ ternary "canary" "champion" (and (ne $canary "") (lt (atoi (default "100" $canary)) 100)) }}

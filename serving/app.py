@@ -238,6 +238,8 @@ def start_ray(settings: TellerSettings, host: str, port: int, num_cpus: int | No
         num_cpus=num_cpus,
     )
     serve.start(http_options={"host": host, "port": proxy_port})
+    if direct:  # Serve's own "ready at" line would name the proxy's spare port
+        logging.getLogger("ray.serve").setLevel(logging.WARNING)
 
 
 def run(host: str | None = None, port: int | None = None, blocking: bool = False) -> tuple[str, str]:
@@ -254,7 +256,5 @@ def run(host: str | None = None, port: int | None = None, blocking: bool = False
     host, port = host or settings.serve.host, port or settings.serve.port
     check_port_free(host, port)
     start_ray(settings, host, port)
-    if direct_ingress(settings.serve):  # Serve's own "ready at" line would name the proxy's spare port
-        logging.getLogger("ray.serve").setLevel(logging.WARNING)
     serve.run(build(settings, bundle), name=APP_NAME, route_prefix="/", blocking=blocking)
     return f"http://{host}:{port}", settings.serve.agent_token.get_secret_value()

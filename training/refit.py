@@ -41,6 +41,11 @@ def layer_weights(clf, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     return coef, bias
 
 
+def served_score(head: str, z: np.ndarray, lexical: dict[str, np.ndarray], y: np.ndarray) -> float:
+    """A head's validation score as served: its log-probabilities pooled with the lexical member at the best weight."""
+    return max(weight_scores(head, z, lexical, y).values())
+
+
 def fit_refits(
     model: MultiTaskModel, heads: list[str], train: Encoded, val: Encoded, lexical: dict[str, np.ndarray]
 ) -> dict[str, Refit]:
@@ -60,7 +65,7 @@ def fit_refits(
             clf = fit_logistic(x_train[rows], train.labels[head][rows], c, balanced=False)
             weight, bias = layer_weights(clf, model.heads[head].out_features)
             fits[c] = (weight, bias, log_softmax(x_val @ weight.T + bias))
-            tried[c] = max(weight_scores(head, fits[c][2], lexical, val.labels[head]).values())
+            tried[c] = served_score(head, fits[c][2], lexical, val.labels[head])
         best = max(tried, key=tried.get)
         out[head] = Refit(best, *fits[best], tried)
     return out
@@ -78,7 +83,7 @@ def keep_refits(
     returns the validation logits as the model now gives them and a report of every comparison."""
     logits, report = dict(val_logits), {}
     for head, refit in refits.items():
-        trained, refitted = max(weight_scores(head, logits[head], lexical, labels[head]).values()), refit.tried[refit.c]
+        trained, refitted = served_score(head, logits[head], lexical, labels[head]), refit.tried[refit.c]
         kept = refitted > trained
         report[head] = {
             "c": refit.c,

@@ -142,9 +142,12 @@ class BundleClassifier:
 
     def logits(self, texts: Sequence[str], batch_size: int = 32) -> dict[str, np.ndarray]:
         """The encoder's raw logits per head, rows in the order of `texts` (already masked)."""
+        return self.logits_of(self.encode(texts), batch_size)
+
+    def logits_of(self, encodings: Sequence[list[int]], batch_size: int = 32) -> dict[str, np.ndarray]:
+        """The encoder's raw logits per head for token ids that already fit the bundle's length, rows in order."""
         batch_size = 1 if self.one_per_run else batch_size
-        encodings = self.encode(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i]))
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i]))
         batches = [[encodings[r] for r in order[s : s + batch_size]] for s in range(0, len(order), batch_size)]
         if self._pool and len(batches) > 1:
             results = self._pool.map(self._run, batches)

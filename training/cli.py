@@ -1,4 +1,4 @@
-"""The model lifecycle's commands: `teller train`, `baselines`, `evaluate`, `bench`, `predict`,
+"""The model lifecycle's commands: `teller train`, `baselines`, `evaluate`, `tune`, `bench`, `predict`,
 `registry list|promote` and `labels propose|accept|discover|evaluate`."""
 
 from __future__ import annotations
@@ -183,6 +183,30 @@ def evaluate(
         )
         typer.echo(f"report: {path}", err=True)
     typer.echo(json.dumps(round_floats(summary)))
+
+
+@app.command()
+@command
+def tune(
+    lever: Annotated[str, typer.Argument(help="lexical | stacking | windows")],
+    bundle: Annotated[Path | None, typer.Option(help="Bundle dir; default: champion, else latest.")] = None,
+    corpus: Annotated[
+        Path | None, typer.Option(help="Saved corpus dir; default: the bundle's own (var/corpus/<hash>).")
+    ] = None,
+) -> None:
+    """Try levers the recipe does not use on a bundle's own splits; print each head's validation score next to the
+    bundle as served (Markdown to stdout, progress to stderr)."""
+    from teller.bundle import resolve_bundle
+    from teller.taxonomy import load_taxonomy
+    from training.tune import LEVERS, prepare, saved_corpus, table
+
+    if lever not in LEVERS:
+        raise TellerError(f"unknown lever {lever!r}", "teller tune", f"choose one of: {', '.join(LEVERS)}")
+    chosen = resolve_bundle(bundle)
+    data = saved_corpus(chosen, corpus)
+    typer.echo(f"tuning {lever} on {chosen.info.name} {chosen.info.version}", err=True)
+    tuning = prepare(chosen, data, load_taxonomy())
+    typer.echo(table(tuning.scores(), LEVERS[lever](tuning)))
 
 
 @app.command()

@@ -17,19 +17,24 @@ from training.metrics import head_score
 from training.train import IGNORE, label_index
 
 WEIGHTS = tuple(round(float(w), 2) for w in np.arange(0.0, 1.01, 0.1))
+VECTORIZER = {
+    "ngram_range": (1, 2),
+    "min_df": 2,
+    "max_features": 200_000,
+    "sublinear_tf": True,
+    "token_pattern": TOKEN_PATTERN,
+}
 
 
 def fit_lexical(train: list[Example], taxonomy: Taxonomy, heads: tuple[str, ...] = HEADS, c: float = 10.0):
     """TF-IDF + signal columns, one class-balanced logistic regression per head on the rows it labels."""
     views = [model_view(e.text) for e in train]
-    vectorizer = TfidfVectorizer(
-        ngram_range=(1, 2), min_df=2, max_features=200_000, sublinear_tf=True, token_pattern=TOKEN_PATTERN
-    )
+    vectorizer = TfidfVectorizer(**VECTORIZER)
     tfidf = vectorizer.fit_transform(views)
     x = sparse.hstack([tfidf, sparse.csr_matrix(signals(views))], format="csr")
     labels = {h: y for h, y in label_index(train, taxonomy).items() if h in heads}
     fitted = {
-        head: _full_order(clf, len(taxonomy.labels(head)))
+        head: linear_head(clf, len(taxonomy.labels(head)))
         for head, clf in fit_heads(x, labels, c, IGNORE, "lexical model").items()
     }
     vocabulary = [""] * len(vectorizer.vocabulary_)
@@ -38,7 +43,7 @@ def fit_lexical(train: list[Example], taxonomy: Taxonomy, heads: tuple[str, ...]
     return LexicalModel(vocabulary, vectorizer.idf_.astype(np.float32), fitted)
 
 
-def _full_order(clf: LogisticRegression, n_classes: int) -> LinearHead:
+def linear_head(clf: LogisticRegression, n_classes: int) -> LinearHead:
     """The fitted model as the lexical member's head, rows in the head's label order (binary: one row)."""
     if len(clf.classes_) == 2 and n_classes == 2:
         return LinearHead(clf.coef_.astype(np.float32), clf.intercept_.astype(np.float32))

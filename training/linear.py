@@ -28,12 +28,14 @@ def fit_logistic(x, y: np.ndarray, c: float, balanced: bool = True) -> LogisticR
     return clf
 
 
-def fit_heads(x, labels: dict[str, np.ndarray], c: float, ignore: int, desc: str) -> dict[str, LogisticRegression]:
+def fit_heads(
+    x, labels: dict[str, np.ndarray], c: float, ignore: int, desc: str, balanced: bool = True
+) -> dict[str, LogisticRegression]:
     """One regression per head on the rows that carry its label (heads with one class are skipped), each head in
     its own process: the issue head alone takes most of a minute on all complaints."""
     rows = {h: y != ignore for h, y in labels.items()}
     heads = [h for h, y in labels.items() if len(np.unique(y[rows[h]])) >= 2]
-    jobs = (delayed(fit_logistic)(x[rows[h]], labels[h][rows[h]], c) for h in heads)
+    jobs = (delayed(fit_logistic)(x[rows[h]], labels[h][rows[h]], c, balanced) for h in heads)
     parallel = Parallel(n_jobs=max(1, min(len(heads), os.cpu_count() or 1)), return_as="generator")
     fitted = list(tqdm(parallel(jobs), total=len(heads), desc=desc, unit="head"))
     return dict(zip(heads, fitted, strict=True))

@@ -56,7 +56,7 @@ def test_features_and_scores_are_sklearns_on_real_narratives():
     from teller.lexical import TOKEN_PATTERN
     from teller.masking import model_view
     from training.data import iter_cfpb
-    from training.ensemble import _full_order
+    from training.ensemble import linear_head
 
     taxonomy = load_taxonomy()
     examples = [e for _, e in zip(range(300), iter_cfpb(CFPB, taxonomy), strict=False)]
@@ -66,7 +66,7 @@ def test_features_and_scores_are_sklearns_on_real_narratives():
     teams = [taxonomy.team_labels.index(e.team) for e in examples[:200]]
     clf = LogisticRegression(C=10, max_iter=2000).fit(train, teams)
     vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
-    model = LexicalModel(vocabulary, vectorizer.idf_, {"team": _full_order(clf, len(taxonomy.team_labels))})
+    model = LexicalModel(vocabulary, vectorizer.idf_, {"team": linear_head(clf, len(taxonomy.team_labels))})
 
     held_out = [*(e.text for e in examples[200:]), "", "XXXX XXXX", "Ünïcode wörds, a VETERAN, the the the"]
     views = [model_view(t) for t in held_out]

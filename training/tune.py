@@ -92,7 +92,9 @@ def prepare(bundle: Bundle, corpus: Corpus, taxonomy: Taxonomy) -> Tuning:
     stale = [h for h in HEADS if h in bundle.labels and bundle.labels[h] != taxonomy.labels(h)]
     if stale:
         raise TellerError(
-            f"the bundle's {', '.join(stale)} labels differ from the taxonomy's", str(bundle.path), "tune a new bundle"
+            f"the bundle's {', '.join(stale)} labels differ from the taxonomy's",
+            str(bundle.path),
+            "tune a bundle trained on the current taxonomy (`teller train`)",
         )
     val = corpus.splits["val"]
     texts = [e.text for e in val]

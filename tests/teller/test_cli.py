@@ -18,6 +18,7 @@ COMMANDS = {
     "train": None,
     "baselines": None,
     "evaluate": None,
+    "tune": None,
     "bench": None,
     "predict": None,
     "labels": {"propose", "accept", "discover", "evaluate"},

@@ -121,9 +121,8 @@ def lexical_member(
     views, scored = [model_view(e.text) for e in train], [model_view(t) for t in texts]
     x = sparse.hstack([*(v.fit_transform(views) for v in vectorizers), sparse.csr_matrix(signals(views))], "csr")
     x_scored = sparse.hstack([*(v.transform(scored) for v in vectorizers), sparse.csr_matrix(signals(scored))], "csr")
-    labels = {h: y for h, y in label_index(train, taxonomy).items() if h in HEADS}
     out = {}
-    for head, clf in fit_heads(x, labels, c, IGNORE, "lexical variant", balanced).items():
+    for head, clf in fit_heads(x, label_index(train, taxonomy), c, IGNORE, "lexical variant", balanced).items():
         linear = linear_head(clf, len(taxonomy.labels(head)))
         out[head] = linear.log_probs(np.asarray(x_scored @ linear.coef.T))
     return out
@@ -162,18 +161,21 @@ def windows(classifier: BundleClassifier, texts: list[str]) -> tuple[list[list[i
     return pieces, np.array(owner)
 
 
-def window_pooled(classifier: BundleClassifier, texts: list[str], first_weight: float) -> dict[str, np.ndarray]:
-    """Encoder log-probabilities over the windows of each text: `first_weight` of the first window's plus the rest of
-    the mean over all its windows."""
+def window_log_probs(classifier: BundleClassifier, texts: list[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Encoder log-probabilities of every window of `texts` per head, and the index of the text each belongs to."""
     pieces, owner = windows(classifier, texts)
+    return {h.removesuffix("_logits"): log_softmax(z) for h, z in classifier.logits_of(pieces).items()}, owner
+
+
+def window_pooled(log_probs: dict[str, np.ndarray], owner: np.ndarray, first_weight: float) -> dict[str, np.ndarray]:
+    """Per text, `first_weight` of its first window's log-probabilities plus the rest of the mean over its windows."""
     first = np.r_[True, owner[1:] != owner[:-1]]
-    counts = np.bincount(owner, minlength=len(texts))[:, None]
+    counts = np.bincount(owner)[:, None]  # every text has a window
     out = {}
-    for head, z in classifier.logits_of(pieces).items():
-        lp = log_softmax(z)
-        mean = np.zeros((len(texts), lp.shape[1]))
+    for head, lp in log_probs.items():
+        mean = np.zeros((len(counts), lp.shape[1]))
         np.add.at(mean, owner, lp)
-        out[head.removesuffix("_logits")] = first_weight * lp[first] + (1 - first_weight) * mean / counts
+        out[head] = first_weight * lp[first] + (1 - first_weight) * mean / counts
     return out
 
 
@@ -196,12 +198,12 @@ def stacking_levers(tuning: Tuning) -> dict[str, Scores]:
 
 
 def window_levers(tuning: Tuning) -> dict[str, Scores]:
-    owner = windows(tuning.classifier, tuning.texts)[1]
-    complaints = tuning.labels["team"] != IGNORE
-    per_complaint = np.isin(owner, np.flatnonzero(complaints)).sum() / max(complaints.sum(), 1)
+    log_probs, owner = window_log_probs(tuning.classifier, tuning.texts)  # the encoder runs once for both poolings
+    complaints = np.flatnonzero(tuning.labels["team"] != IGNORE)
+    per_complaint = np.isin(owner, complaints).sum() / max(len(complaints), 1)
     return {
         f"encoder over whole texts, {name} ({per_complaint:.2f} encoder runs per complaint)": tuning.scores(
-            encoder=window_pooled(tuning.classifier, tuning.texts, weight)
+            encoder=window_pooled(log_probs, owner, weight)
         )
         for name, weight in FIRST_WINDOW_WEIGHTS.items()
     }

@@ -14,7 +14,7 @@ from teller.lexical import LexicalModel
 from teller.settings import get_settings
 from teller.taxonomy import load_taxonomy
 from training.train import IGNORE
-from training.tune import Tuning, lexical_member, saved_corpus, stacked, window_pooled, windows
+from training.tune import Tuning, lexical_member, saved_corpus, stacked, window_log_probs, window_pooled, windows
 
 SENTENCE = "my card was charged twice for one purchase and the bank refused a refund."
 
@@ -45,11 +45,13 @@ def test_windows_cover_the_whole_text_and_the_first_is_what_the_bundle_serves(ti
     assert np.bincount(owner).tolist()[0] == 1 and np.bincount(owner)[1] > np.bincount(owner)[2] > 1
     assert max(map(len, pieces)) <= width + 2
 
-    first = window_pooled(classifier, texts, first_weight=1.0)
+    log_probs, window_owner = window_log_probs(classifier, texts)
+    assert (window_owner == owner).all()
+    first = window_pooled(log_probs, owner, first_weight=1.0)
     served = classifier.logits(texts)
     for head, z in served.items():
         np.testing.assert_allclose(first[head.removesuffix("_logits")], log_softmax(z), atol=1e-4)
-    mean = window_pooled(classifier, texts, first_weight=0.0)
+    mean = window_pooled(log_probs, owner, first_weight=0.0)
     by_window = [log_softmax(classifier.logits_of([p])["issue_logits"])[0] for p in pieces]
     for i in range(3):
         expected = np.mean([z for z, o in zip(by_window, owner, strict=True) if o == i], axis=0)

@@ -188,7 +188,7 @@ def evaluate(
 @app.command()
 @command
 def tune(
-    lever: Annotated[str, typer.Argument(help="lexical | stacking | windows")],
+    lever: Annotated[str, typer.Argument(help="lexical | stacking | windows | data")],
     bundle: Annotated[Path | None, typer.Option(help="Bundle dir; default: champion, else latest.")] = None,
     corpus: Annotated[
         Path | None, typer.Option(help="Saved corpus dir; default: the bundle's own (var/corpus/<hash>).")

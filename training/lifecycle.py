@@ -36,7 +36,7 @@ from training.export import (
 )
 from training.metrics import head_metrics, threshold_for_recall
 from training.refit import fit_refits, keep_refits
-from training.train import Encoded, TrainConfig, Trainer, TrainResult, encode, predict_probs
+from training.train import Encoded, TrainConfig, Trainer, TrainResult, embeddings, encode, head_probs, predict_probs
 from training.validate import check_corpus, validate_sources
 
 log = logging.getLogger(__name__)
@@ -273,15 +273,16 @@ def refit(
     result: TrainResult,
     train: list[Example],
     va: Encoded,
+    x_val: np.ndarray,
     val_logits: dict[str, np.ndarray],
     lex: dict[str, np.ndarray],
 ) -> tuple[dict, dict]:
-    """Refit the configured heads on the fine-tuned embeddings, keeping each refit that is better on validation
-    pooled with the lexical member (`lex`: its validation log-probabilities); returns the validation logits as the
-    model now gives them and the report."""
+    """Refit the configured heads on the fine-tuned embeddings (`x_val`: validation's), keeping each refit that is
+    better on validation pooled with the lexical member (`lex`: its validation log-probabilities); returns the
+    validation logits as the model now gives them and the report."""
     rows = [e for e in train if any(e.label(h) is not None for h in config.refit_heads)]
     tr = encode(rows, result.tokenizer, load_taxonomy(), config.max_length, config.tail_tokens)
-    refits = fit_refits(result.model, config.refit_heads, tr, va, lex)
+    refits = fit_refits(result.model, config.refit_heads, tr, va, lex, x_val)
     return keep_refits(result.model, refits, val_logits, lex, va.labels)
 
 
@@ -352,11 +353,13 @@ def package(config: TrainConfig, corpus: Corpus, result: TrainResult) -> dict:
     taxonomy = load_taxonomy()
     train, val, test = (corpus.splits[s] for s in ("train", "val", "test"))
     va = encode(val, result.tokenizer, taxonomy, config.max_length, config.tail_tokens)
-    val_probs = result.val_probs or predict_probs(result.model, va, result.model.heads["team"].weight.device)
-    val_logits = {h: np.log(np.clip(p, 1e-12, None)) for h, p in val_probs.items()}
+    x_val = result.val_embeddings  # a resumed finished run made none
+    if x_val is None:
+        x_val = embeddings(result.model, va, result.model.heads["team"].weight.device, "validation embeddings")
+    val_logits = {h: np.log(np.clip(p, 1e-12, None)) for h, p in head_probs(result.model, x_val).items()}
     lexical = fit_lexical(train, taxonomy) if config.ensemble else None
     lex = lexical.log_probs([e.text for e in val]) if lexical else {}  # scored once for the refit and the weights
-    val_logits, refit_report = refit(config, result, train, va, val_logits, lex)
+    val_logits, refit_report = refit(config, result, train, va, x_val, val_logits, lex)
     ensemble = fit_ensemble(lexical, lex, va, val_logits)
     served = served_val_probs(val_logits, ensemble, val)
     keep = va.labels["vulnerable"] >= 0

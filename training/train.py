@@ -234,19 +234,16 @@ def upsample_weights(labels: dict[str, np.ndarray]) -> np.ndarray:
     return weights
 
 
-@torch.no_grad()
-def predict_probs(model: MultiTaskModel, data: Encoded, device: torch.device, batch_size: int = 64) -> dict:
+def predict_probs(model: MultiTaskModel, data: Encoded, device: torch.device) -> dict:
     """Softmax probabilities of every head for every row (in the split's order)."""
-    model.eval()
-    out = {h: [] for h in HEADS}
-    order = []
-    for rows in length_batches([len(x) for x in data.ids], batch_size, None):
-        logits = model(*collate(data.ids, rows, device))
-        for head, z in zip(HEADS, logits, strict=True):
-            out[head].append(torch.softmax(z.float(), -1).cpu().numpy())
-        order += rows
-    inverse = np.argsort(order)
-    return {h: np.concatenate(v)[inverse] if v else np.zeros((0, 1)) for h, v in out.items()}
+    return head_probs(model, embeddings(model, data, device))
+
+
+@torch.no_grad()
+def head_probs(model: MultiTaskModel, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Softmax probabilities of every head on pooled embeddings `x` (the model in eval mode: no dropout)."""
+    pooled = torch.from_numpy(x).to(model.heads["team"].weight.device)
+    return {h: torch.softmax(model.heads[h](pooled).float(), -1).cpu().numpy() for h in HEADS}
 
 
 @torch.no_grad()
@@ -303,7 +300,7 @@ class TrainResult:
     epochs_run: float
     history: list[dict]
     device: str
-    val_probs: dict[str, np.ndarray] | None = None  # the best model's validation probabilities, when this run made it
+    val_embeddings: np.ndarray | None = None  # the best model's pooled validation embeddings, when this run made them
 
 
 class Trainer:
@@ -311,7 +308,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, taxonomy: Taxonomy, run_dir: Path) -> None:
         self.config, self.taxonomy, self.run_dir = config, taxonomy, Path(run_dir)
-        self._best_val_probs: dict[str, np.ndarray] | None = None
+        self._best_val_embeddings: np.ndarray | None = None
         self.device = pick_device(config.device)
         if self.device.type == "cpu":
             torch.set_num_threads(os.cpu_count() or 1)
@@ -417,14 +414,15 @@ class Trainer:
         model.load_state_dict(torch.load(best_path, map_location=self.device))
         model.eval()
         result = TrainResult(model, tokenizer, state["best"], state["epoch"], state["history"], str(self.device))
-        result.val_probs = self._best_val_probs
+        result.val_embeddings = self._best_val_embeddings
         return result
 
     def _should_stop(self, state: dict) -> bool:
         return state["bad"] > self.config.patience
 
     def _validate(self, model: MultiTaskModel, va: Encoded, state: dict, epoch: float, best_path: Path) -> None:
-        probs = predict_probs(model, va, self.device)
+        x = embeddings(model, va, self.device)
+        probs = head_probs(model, x)
         names = {h: self.taxonomy.labels(h) for h in HEADS}
         metrics = {h: head_metrics(p) for h, p in head_predictions(probs, va.labels, names).items()}
         score = selection_score(metrics)
@@ -435,7 +433,7 @@ class Trainer:
         if score > state["best"]:
             state["best"], state["bad"] = score, 0
             torch.save(model.state_dict(), best_path)
-            self._best_val_probs = probs
+            self._best_val_embeddings = x
         else:
             state["bad"] += 1
 

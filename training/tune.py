@@ -6,6 +6,7 @@ weight), next to the bundle as it serves: a lever joins the recipe only where va
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from teller.lexical import signals
 from teller.masking import model_view
 from teller.settings import get_settings
 from teller.taxonomy import HEADS, Taxonomy
-from training.corpus import Corpus
+from training.corpus import Corpus, dedup_key
 from training.data import Example
 from training.ensemble import VECTORIZER, linear_head
 from training.linear import MISSING_CLASS_BIAS, fit_heads
@@ -57,8 +58,8 @@ class Tuning:
 
     taxonomy: Taxonomy
     train: list[Example]
+    val: list[Example]
     classifier: BundleClassifier
-    texts: list[str]
     labels: dict[str, np.ndarray]
     encoder: dict[str, np.ndarray]
     lexical: dict[str, np.ndarray]
@@ -73,6 +74,10 @@ class Tuning:
             for h, z in encoder.items()
             if (self.labels[h] != IGNORE).any()
         }
+
+    @property
+    def texts(self) -> list[str]:
+        return [e.text for e in self.val]
 
 
 def saved_corpus(bundle: Bundle, path: Path | None = None) -> Corpus:
@@ -101,7 +106,7 @@ def prepare(bundle: Bundle, corpus: Corpus, taxonomy: Taxonomy) -> Tuning:
     classifier = BundleClassifier(bundle)
     encoder = {h.removesuffix("_logits"): log_softmax(z) for h, z in classifier.logits(texts).items()}
     lexical = classifier.lexical.log_probs(texts) if classifier.lexical else {}
-    return Tuning(taxonomy, corpus.splits["train"], classifier, texts, label_index(val, taxonomy), encoder, lexical)
+    return Tuning(taxonomy, corpus.splits["train"], val, classifier, label_index(val, taxonomy), encoder, lexical)
 
 
 def lexical_member(
@@ -125,6 +130,24 @@ def lexical_member(
     for head, clf in fit_heads(x, label_index(train, taxonomy), c, IGNORE, "lexical variant", balanced).items():
         linear = linear_head(clf, len(taxonomy.labels(head)))
         out[head] = linear.log_probs(np.asarray(x_scored @ linear.coef.T))
+    return out
+
+
+def halves(examples: list[Example]) -> np.ndarray:
+    """Each example's half (0 or 1) from a hash of its near-duplicate key, so near duplicates, which the corpus keeps
+    in one split, stay in one half."""
+    return np.array([hashlib.sha256(f"half:{dedup_key(e.text)}".encode()).digest()[0] & 1 for e in examples])
+
+
+def cross_fitted_member(tuning: Tuning) -> dict[str, np.ndarray]:
+    """Validation log-probabilities of the recipe's lexical member fitted on the training split plus one half of
+    validation, each half scored by the member fitted with the other."""
+    half, out = halves(tuning.val), {}
+    for scored in (0, 1):
+        rows = np.flatnonzero(half == scored)
+        fitted = tuning.train + [e for e, h in zip(tuning.val, half, strict=True) if h != scored]
+        for head, lp in lexical_member(fitted, [tuning.val[i].text for i in rows], tuning.taxonomy).items():
+            out.setdefault(head, np.zeros((len(half), lp.shape[1])))[rows] = lp
     return out
 
 
@@ -197,6 +220,13 @@ def stacking_levers(tuning: Tuning) -> dict[str, Scores]:
     }
 
 
+def data_levers(tuning: Tuning) -> dict[str, Scores]:
+    return {
+        "lexical member fitted on the training split + half the validation split (halves by near-duplicate key,"
+        " each scored by the member that did not see it)": tuning.scores(lexical=cross_fitted_member(tuning))
+    }
+
+
 def window_levers(tuning: Tuning) -> dict[str, Scores]:
     log_probs, owner = window_log_probs(tuning.classifier, tuning.texts)  # the encoder runs once for both poolings
     complaints = np.flatnonzero(tuning.labels["team"] != IGNORE)
@@ -213,6 +243,7 @@ LEVERS: dict[str, Callable[[Tuning], dict[str, Scores]]] = {
     "lexical": lexical_levers,
     "stacking": stacking_levers,
     "windows": window_levers,
+    "data": data_levers,
 }
 
 

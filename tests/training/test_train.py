@@ -203,3 +203,27 @@ def test_frozen_layers_stay_as_pretrained_and_the_rest_trains(tmp_path):
     moved = {name for name, value in trained.items() if not torch.equal(value, before[name])}
     assert moved and all(n.startswith("heads.") or "pooler" in n for n in moved)  # the one layer is frozen too
     assert not any(n.startswith(("encoder.embeddings", "encoder.encoder.layer.0.")) for n in moved)
+
+
+def test_a_run_keeps_its_best_models_validation_embeddings_and_the_heads_read_them(tmp_path):
+    import numpy as np
+    import torch
+
+    from teller.taxonomy import HEADS, load_taxonomy
+    from training.data import Example
+    from training.train import TrainConfig, Trainer, collate, embeddings, encode, head_probs
+
+    taxonomy = load_taxonomy()
+    train = [
+        Example(f"complaint about {t} number {i}", "cfpb", team=t) for i in range(16) for t in taxonomy.team_labels[:2]
+    ]
+    val = train[::3]
+    config = TrainConfig(encoder="random", max_length=16, batch_size=8, epochs=2, baselines=[], seed=0)
+    result = Trainer(config, taxonomy, tmp_path).fit(train, val)
+    va = encode(val, result.tokenizer, taxonomy, config.max_length)
+    kept = embeddings(result.model, va, torch.device("cpu"))
+    np.testing.assert_allclose(result.val_embeddings, kept, atol=1e-5)
+    with torch.no_grad():
+        logits = result.model(*collate(va.ids, list(range(len(va))), torch.device("cpu")))
+    for head, z in zip(HEADS, logits, strict=True):
+        np.testing.assert_allclose(head_probs(result.model, kept)[head], torch.softmax(z, -1).numpy(), atol=1e-5)

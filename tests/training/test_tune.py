@@ -13,8 +13,20 @@ from teller.classifier import BundleClassifier, log_softmax
 from teller.lexical import LexicalModel
 from teller.settings import get_settings
 from teller.taxonomy import load_taxonomy
+from training import tune
+from training.data import Example
 from training.train import IGNORE
-from training.tune import Tuning, lexical_member, saved_corpus, stacked, window_log_probs, window_pooled, windows
+from training.tune import (
+    Tuning,
+    cross_fitted_member,
+    halves,
+    lexical_member,
+    saved_corpus,
+    stacked,
+    window_log_probs,
+    window_pooled,
+    windows,
+)
 
 SENTENCE = "my card was charged twice for one purchase and the bank refused a refund."
 
@@ -81,12 +93,41 @@ def test_a_stacked_regression_scores_each_row_out_of_fold():
     signal[np.arange(n), y] += 4.0
     labels = {"team": y, "issue": y.copy()}
     labels["issue"][:20] = IGNORE
-    tuning = Tuning(None, [], None, [], labels, {"team": noise["team"], "issue": signal}, dict(noise))
+    tuning = Tuning(None, [], [], None, labels, {"team": noise["team"], "issue": signal}, dict(noise))
     probs = stacked(tuning, c=1.0)
     accuracy = {h: (probs[h].argmax(1) == y)[labels[h] != IGNORE].mean() for h in probs}
     # 100 noise columns on 300 rows: fitted and scored on the same rows this would be far above chance
     assert accuracy["team"] < 0.62 and accuracy["issue"] > 0.95
     assert (probs["issue"][:20] < -29).all()  # unlabelled rows are neither fitted nor scored
+
+
+def test_halves_keep_near_duplicates_together_and_split_evenly():
+    texts = [f"my {word} card was charged twice" for word in ("debit", "credit", "gift", "prepaid")] * 50
+    texts = [f"{t} {i}" if i % 2 else t for i, t in enumerate(texts)]  # digits do not make a different complaint
+    words = ["".join(chr(97 + i // 26**k % 26) for k in range(3)) for i in range(400)]
+    texts += [f"the bank closed my {word} account without notice" for word in words]
+    half = halves([Example(t, "cfpb") for t in texts])
+    assert all(len(set(half[:200][i::4])) == 1 for i in range(4))
+    assert 0.4 < half[200:].mean() < 0.6
+
+
+def test_the_cross_fitted_member_scores_each_validation_half_by_the_fit_that_did_not_see_it(monkeypatch):
+    val = [Example(f"statement {word} fee dispute", "cfpb", team="Credit card") for word in "abcdefghijklmnop"]
+    train = [Example("mortgage escrow shortage", "cfpb", team="Mortgage")]
+    calls = []
+
+    def member(rows, texts, taxonomy):
+        calls.append(([e.text for e in rows], texts))
+        return {"team": np.full((len(texts), 2), float(len(calls)))}
+
+    monkeypatch.setattr(tune, "lexical_member", member)
+    half = halves(val)
+    out = cross_fitted_member(Tuning(None, train, val, None, {}, {}, {}))
+    assert len(calls) == 2 and 0 < half.sum() < len(val)
+    for fitted, scored in calls:
+        assert fitted[0] == train[0].text and not set(fitted) & set(scored)
+    assert sorted(calls[0][1] + calls[1][1]) == sorted(e.text for e in val)
+    np.testing.assert_array_equal(out["team"][:, 0], np.where(half == 0, 1.0, 2.0))
 
 
 def test_tune_prints_each_lever_next_to_the_bundle_as_served(tiny_bundle, tiny_data_dir):

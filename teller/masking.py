@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import multiprocessing
 import re
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -154,8 +158,9 @@ class MaskCache:
     def _key(self, raw: str) -> str:
         return hashlib.sha256(f"{self.version}\0{raw}".encode()).hexdigest()
 
-    def mask_all(self, texts: list[str], masker_factory=None, desc: str = "masking") -> list[str]:
-        """Masked versions of `texts`, in order; only cache misses are run through a new masker."""
+    def mask_all(self, texts: list[str], masker_factory=None, desc: str = "masking", processes: int = 1) -> list[str]:
+        """Masked versions of `texts`, in order; only cache misses are run through a new masker (one per process
+        where `processes` > 1 and there are at least PARALLEL_MIN_TEXTS of them; the factory must then pickle)."""
         keys = [self._key(t) for t in texts]
         found: dict[str, str] = {}
         for i in range(0, len(keys), 500):
@@ -164,11 +169,46 @@ class MaskCache:
             found.update(self._db.execute(f"SELECT key, text FROM masked WHERE key IN ({marks})", chunk))
         todo = list({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())  # each text once
         if todo:
-            masker = (masker_factory or Masker)()
-            done = masker.iter_mask(t for _, t in todo)
-            bar = tqdm(zip(todo, done, strict=True), total=len(todo), desc=desc, unit="text")
-            for (key, _), masked in bar:
-                found[key] = masked.text
-                self._db.execute("INSERT OR REPLACE INTO masked VALUES (?, ?)", (key, masked.text))
+            bar = tqdm(total=len(todo), desc=desc, unit="text")
+            done = _masked([t for _, t in todo], masker_factory or Masker, processes, bar)
+            for (key, _), masked in zip(todo, done, strict=True):
+                found[key] = masked
+                self._db.execute("INSERT OR REPLACE INTO masked VALUES (?, ?)", (key, masked))
+            bar.close()
             self._db.commit()
         return [found[k] for k in keys]
+
+
+PARALLEL_MIN_TEXTS = 2000  # fewer are masked in-process: a worker takes seconds to load its masker
+PARALLEL_CHUNK = 512  # texts per task; a multiple of the batch size, so batches are those of one process
+_worker_masker: Masker | None = None
+
+
+def _masked(texts: list[str], factory, processes: int, bar) -> Iterator[str]:
+    """Masked `texts`, in order, in this process or spread over `processes` worker processes."""
+    if processes <= 1 or len(texts) < PARALLEL_MIN_TEXTS or multiprocessing.current_process().daemon:
+        for masked in factory().iter_mask(texts):
+            bar.update()
+            yield masked.text
+        return
+    chunks = [texts[i : i + PARALLEL_CHUNK] for i in range(0, len(texts), PARALLEL_CHUNK)]
+    context = multiprocessing.get_context("spawn")  # the trainer's threads make fork unsafe
+    done = 0
+    try:
+        with ProcessPoolExecutor(processes, mp_context=context, initializer=_start_worker, initargs=(factory,)) as pool:
+            for masked in chain.from_iterable(pool.map(_mask_chunk, chunks)):
+                done += 1
+                bar.update()
+                yield masked
+    except BrokenProcessPool:  # e.g. a script without `if __name__ == "__main__":`, which spawn re-runs
+        log.warning("masking worker processes stopped after %d of %d texts; masking the rest here", done, len(texts))
+        yield from _masked(texts[done:], factory, 1, bar)
+
+
+def _start_worker(factory) -> None:
+    global _worker_masker
+    _worker_masker = factory()
+
+
+def _mask_chunk(texts: list[str]) -> list[str]:
+    return [m.text for m in _worker_masker.iter_mask(texts)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -145,7 +146,7 @@ def build_corpus(config: DataConfig, taxonomy: Taxonomy, cache_path: Path | None
     all_rows = [e for rows in splits.values() for e in rows]
     for e in all_rows:
         e.text = e.text[: config.max_chars]
-    masked = MaskCache(cache_path).mask_all([e.text for e in all_rows], Masker)
+    masked = MaskCache(cache_path).mask_all([e.text for e in all_rows], Masker, processes=os.cpu_count() or 1)
     for e, text in zip(all_rows, masked, strict=True):
         e.text = text
     zero_shot = apply_zero_shot(splits, config.zero_shot, taxonomy)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ def mask_examples(examples: list[Example], max_chars: int | None = None) -> None
     from teller.masking import MaskCache
 
     max_chars = max_chars or DataConfig.model_fields["max_chars"].default
-    masked = MaskCache().mask_all([e.text[:max_chars] for e in examples])
+    masked = MaskCache().mask_all([e.text[:max_chars] for e in examples], processes=os.cpu_count() or 1)
     for e, text in zip(examples, masked, strict=True):
         e.text = text
 

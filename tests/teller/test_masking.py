@@ -127,6 +127,56 @@ def test_mask_all_equals_masking_one_by_one(masker, tmp_path):
     assert again == masked
 
 
+def test_mask_all_over_worker_processes_equals_masking_in_process(masker, tmp_path, monkeypatch):
+    from concurrent.futures import ProcessPoolExecutor
+
+    from teller import masking
+
+    texts = [f"{case[0]} (case {i})" for i, case in enumerate(PII_CASES * 12)]
+    texts += ["hi this is maria lopez, my card 4111-1111-1111-1111 was declined", texts[0]]
+    pools = []
+
+    def pool(*args, **kwargs):
+        pools.append(ProcessPoolExecutor(*args, **kwargs))
+        return pools[-1]
+
+    monkeypatch.setattr(masking, "PARALLEL_MIN_TEXTS", 10)
+    monkeypatch.setattr(masking, "PARALLEL_CHUNK", 16)  # several tasks per worker
+    monkeypatch.setattr(masking, "ProcessPoolExecutor", pool)
+    masked = MaskCache(tmp_path / "masked.sqlite").mask_all(texts, Masker, processes=2)
+    assert len(pools) == 1 and pools[0]._max_workers == 2
+    assert masked == [m.text for m in masker.mask_many(texts)]
+    assert MaskCache(tmp_path / "m2.sqlite").mask_all(texts[:9], lambda: masker, processes=2) == masked[:9]
+    assert len(pools) == 1  # too few texts: masked in this process
+
+
+def test_mask_all_finishes_in_process_when_the_workers_die(masker, tmp_path, monkeypatch):
+    from concurrent.futures.process import BrokenProcessPool
+
+    from teller import masking
+
+    class DiesAfterOneChunk:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def map(self, fn, chunks):
+            yield [m.text for m in masker.mask_many(chunks[0])]
+            raise BrokenProcessPool("a worker died")
+
+    texts = [f"{case[0]} (case {i})" for i, case in enumerate(PII_CASES * 4)]
+    monkeypatch.setattr(masking, "PARALLEL_MIN_TEXTS", 10)
+    monkeypatch.setattr(masking, "PARALLEL_CHUNK", 16)
+    monkeypatch.setattr(masking, "ProcessPoolExecutor", DiesAfterOneChunk)
+    masked = MaskCache(tmp_path / "masked.sqlite").mask_all(texts, lambda: masker, processes=2)
+    assert masked == [m.text for m in masker.mask_many(texts)] and len(texts) > 16
+
+
 NAMES = ("Maria Garcia", "John Whitfield", "Priya Patel", "Kenji Nakamura")
 # One run-on sentence with no full stop: windows around the names merge, so NER sees it only in forced cuts.
 LONG_TEXT = " and ".join(f"then I called {NAMES[i % 4]} about the late fee and nobody helped me" for i in range(450))

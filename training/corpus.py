@@ -95,10 +95,14 @@ def dedup_key(text: str) -> str:
     return " ".join(words[:40])
 
 
+def group_digest(text: str, salt: str) -> bytes:
+    """A salted hash of the near-duplicate key: near duplicates draw the same bytes, so land in the same group."""
+    return hashlib.sha256(f"{salt}:{dedup_key(text)}".encode()).digest()
+
+
 def split_of(text: str, val_fraction: float, test_fraction: float) -> str:
     """Deterministic split from a hash of the near-duplicate key: duplicates always land together."""
-    digest = hashlib.sha256(f"{_SPLIT_SALT}:{dedup_key(text)}".encode()).digest()
-    u = int.from_bytes(digest[:8], "big") / 2**64
+    u = int.from_bytes(group_digest(text, _SPLIT_SALT)[:8], "big") / 2**64
     return "test" if u < test_fraction else "val" if u < test_fraction + val_fraction else "train"
 
 

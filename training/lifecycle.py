@@ -325,18 +325,17 @@ def write_bundle(
 def test_metrics(
     draft: Bundle, test: list[Example], result: TrainResult, config: TrainConfig, parity_report: dict, logits: dict
 ):
-    """Served-variant predictions and metrics on the test split (from the gate's test `logits` per variant, where
-    it has them); records torch vs ONNX parity on about PARITY_TEXTS of them in the report."""
+    """Served-variant predictions and metrics on the test split (from the gate's test `logits`, which hold the served
+    variant's and fp32's); records torch vs ONNX parity on about PARITY_TEXTS of them in the report."""
     taxonomy = load_taxonomy()
     texts = [e.text for e in test]
     served = draft.info.default_variant
-    served_probs = BundleClassifier(draft).probabilities(texts, logits=logits.get(served))
+    served_probs = BundleClassifier(draft).probabilities(texts, logits=logits[served])
     step = max(1, len(test) // PARITY_TEXTS)  # complaints and chat queries alike
-    fp32_logits = logits["fp32"] if "fp32" in logits else BundleClassifier(draft, "fp32").logits(texts)
     te = encode(test[::step], result.tokenizer, taxonomy, config.max_length, config.tail_tokens)
     torch_probs = predict_probs(result.model, te, result.model.heads["team"].weight.device)
     parity_report["torch_vs_fp32_max_prob_diff"] = max(
-        float(np.abs(torch_probs[h] - softmax(fp32_logits[f"{h}_logits"][::step])).max()) for h in HEADS
+        float(np.abs(torch_probs[h] - softmax(logits["fp32"][f"{h}_logits"][::step])).max()) for h in HEADS
     )
     predictions = predictions_from_probs(draft, served_probs, test, taxonomy)
     metrics = {h: head_metrics(p) for h, p in predictions.items()}

@@ -52,18 +52,16 @@ def fit_refits(
     train: Encoded,
     val: Encoded,
     lexical: dict[str, np.ndarray],
-    x_val: np.ndarray | None = None,
+    x_val: np.ndarray,
 ) -> dict[str, Refit]:
     """A candidate refit of each named head that has labelled rows in both splits (the model is left as it is;
     `lexical`: the lexical member's validation log-probabilities, empty for none; `x_val`: the model's pooled
-    validation embeddings where the caller has them)."""
+    validation embeddings)."""
     heads = [h for h in heads if (train.labels[h] != IGNORE).any() and (val.labels[h] != IGNORE).any()]
     if not heads:
         return {}
     device = next(model.parameters()).device
     x_train = embeddings(model, train, device, "refit embeddings (train)")
-    if x_val is None:
-        x_val = embeddings(model, val, device, "refit embeddings (validation)")
     out = {}
     for head in heads:
         rows = train.labels[head] != IGNORE

@@ -6,7 +6,6 @@ weight), next to the bundle as it serves: a lever joins the recipe only where va
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from teller.lexical import signals
 from teller.masking import model_view
 from teller.settings import get_settings
 from teller.taxonomy import HEADS, Taxonomy
-from training.corpus import Corpus, dedup_key
+from training.corpus import Corpus, group_digest
 from training.data import Example
 from training.ensemble import VECTORIZER, linear_head
 from training.linear import MISSING_CLASS_BIAS, fit_heads
@@ -136,7 +135,7 @@ def lexical_member(
 def halves(examples: list[Example]) -> np.ndarray:
     """Each example's half (0 or 1) from a hash of its near-duplicate key, so near duplicates, which the corpus keeps
     in one split, stay in one half."""
-    return np.array([hashlib.sha256(f"half:{dedup_key(e.text)}".encode()).digest()[0] & 1 for e in examples])
+    return np.array([group_digest(e.text, "half")[0] & 1 for e in examples])
 
 
 def cross_fitted_member(tuning: Tuning) -> dict[str, np.ndarray]:

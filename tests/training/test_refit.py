@@ -16,7 +16,7 @@ from teller.taxonomy import HEADS, load_taxonomy
 from training.data import Example
 from training.model import MultiTaskModel, encoder_path
 from training.refit import fit_refits, keep_refits, layer_weights
-from training.train import Encoded, encode, predict_probs
+from training.train import Encoded, embeddings, encode, predict_probs
 
 
 def test_a_binary_and_a_multiclass_fit_become_layers_that_give_their_probabilities():
@@ -51,7 +51,7 @@ def setup():
         model.heads["intent"].bias[taxonomy.intent_labels.index(intents[0])] = 1.0
     data = encode(rows, AutoTokenizer.from_pretrained(str(encoder_path())), taxonomy, 16)
     logits = {h: np.log(p) for h, p in predict_probs(model, data, torch.device("cpu")).items()}
-    return model, data, logits
+    return model, data, logits, embeddings(model, data, torch.device("cpu"))
 
 
 def untouched(model) -> bool:
@@ -60,8 +60,8 @@ def untouched(model) -> bool:
 
 
 def test_a_refit_that_wins_on_validation_replaces_the_head_and_gives_its_probabilities(setup):
-    model, data, logits = setup
-    refits = fit_refits(model, ["intent", "team"], data, data, {})  # no complaint rows: no team refit
+    model, data, logits, x = setup
+    refits = fit_refits(model, ["intent", "team"], data, data, {}, x)  # no complaint rows: no team refit
     assert list(refits) == ["intent"] and max(refits["intent"].tried.values()) > 0.9
     assert untouched(model)  # candidates leave the model alone
     kept, report = keep_refits(model, refits, logits, {}, data.labels)
@@ -71,35 +71,35 @@ def test_a_refit_that_wins_on_validation_replaces_the_head_and_gives_its_probabi
     np.testing.assert_allclose(served, softmax(kept["intent"]), atol=1e-5)
 
     weight = model.heads["intent"].weight.clone()
-    _, report = keep_refits(model, fit_refits(model, ["intent"], data, data, {}), kept, {}, data.labels)
+    _, report = keep_refits(model, fit_refits(model, ["intent"], data, data, {}, x), kept, {}, data.labels)
     assert not report["intent"]["kept"] and torch.equal(model.heads["intent"].weight, weight)  # a tie keeps the head
 
 
 def test_a_refit_is_judged_as_served_beside_the_lexical_member(setup):
-    model, data, logits = setup
+    model, data, logits, x = setup
     y = data.labels["intent"]
     perfect = np.full(logits["intent"].shape, -20.0)
     perfect[np.arange(len(y)), y] = 0.0  # a lexical member that alone gets every query right
-    refits = fit_refits(model, ["intent"], data, data, {"intent": perfect})
+    refits = fit_refits(model, ["intent"], data, data, {"intent": perfect}, x)
     _, report = keep_refits(model, refits, logits, {"intent": perfect}, data.labels)
     assert report["intent"]["served_trained"] == report["intent"]["served_refit"] == 1.0
     assert not report["intent"]["kept"] and untouched(model)
 
 
 def test_the_refit_strength_is_scored_as_served_beside_the_lexical_member(setup):
-    model, data, logits = setup
+    model, data, logits, x = setup
     shuffled = np.random.default_rng(0).permutation(data.labels["intent"])  # labels the embeddings cannot tell
     val = Encoded(data.ids, {**data.labels, "intent": shuffled})
     member = np.full(logits["intent"].shape, -20.0)
     member[np.arange(len(shuffled)), shuffled] = 0.0
-    alone = fit_refits(model, ["intent"], data, val, {})["intent"].tried
-    served = fit_refits(model, ["intent"], data, val, {"intent": member})["intent"].tried
+    alone = fit_refits(model, ["intent"], data, val, {}, x)["intent"].tried
+    served = fit_refits(model, ["intent"], data, val, {"intent": member}, x)["intent"].tried
     assert len(alone) > 1 and max(alone.values()) < 0.6 and set(served.values()) == {1.0}
 
 
 def test_a_head_without_labelled_rows_is_not_refitted(setup):
-    model, data, _ = setup
-    assert fit_refits(model, ["team", "vulnerable"], data, data, {}) == {}
+    model, data, _, x = setup
+    assert fit_refits(model, ["team", "vulnerable"], data, data, {}, x) == {}
 
 
 def test_train_refuses_an_unknown_head_before_any_work(data_dir):

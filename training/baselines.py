@@ -16,6 +16,7 @@ from training.metrics import HeadPredictions, head_metrics, threshold_for_recall
 from training.train import IGNORE, embeddings, encode, label_index
 
 log = logging.getLogger(__name__)
+FROZEN_C = 1.0  # the frozen baseline's regularisation
 
 
 def _fit_heads(
@@ -77,15 +78,20 @@ def frozen_embeddings(examples: list[Example], tokenizer, taxonomy: Taxonomy, ma
     return embeddings(model, data, torch.device("cpu"), "frozen embeddings")
 
 
-def frozen_baseline(train, val, test, taxonomy: Taxonomy, target_recall: float, max_length: int) -> dict:
-    """Frozen MiniLM sentence embeddings + balanced logistic regression."""
+def frozen_features(splits: list[list[Example]], taxonomy: Taxonomy, max_length: int) -> list[np.ndarray]:
+    """Pretrained MiniLM embeddings of each split: the frozen baseline's features."""
     from transformers import AutoTokenizer
 
     from training.model import encoder_path
 
     tokenizer = AutoTokenizer.from_pretrained(str(encoder_path()))
-    x = [frozen_embeddings(s, tokenizer, taxonomy, max_length) for s in (train, val, test)]
-    return _fit_heads(*x, train, val, test, taxonomy, target_recall, c=1.0)
+    return [frozen_embeddings(s, tokenizer, taxonomy, max_length) for s in splits]
+
+
+def frozen_baseline(train, val, test, taxonomy: Taxonomy, target_recall: float, max_length: int) -> dict:
+    """Frozen MiniLM sentence embeddings + balanced logistic regression."""
+    x = frozen_features([train, val, test], taxonomy, max_length)
+    return _fit_heads(*x, train, val, test, taxonomy, target_recall, c=FROZEN_C)
 
 
 def majority_baseline(train, test, taxonomy: Taxonomy) -> dict[str, dict]:

@@ -47,6 +47,12 @@ def train(
     frozen_layers: Annotated[
         int | None, typer.Option(help="Override how many bottom encoder layers stay as pre-trained.")
     ] = None,
+    layer_decay: Annotated[
+        float | None, typer.Option(help="Override layer-wise learning-rate decay (1: one rate for the encoder).")
+    ] = None,
+    label_smoothing: Annotated[
+        float | None, typer.Option(help="Override the share of each target spread over other classes.")
+    ] = None,
     refit_heads: Annotated[
         str | None,
         typer.Option(
@@ -76,6 +82,8 @@ def train(
         "task_batches": task_batches,
         "ensemble": ensemble,
         "frozen_layers": frozen_layers,
+        "layer_decay": layer_decay,
+        "label_smoothing": label_smoothing,
         "precision": precision,
         "refit_heads": _head_list(refit_heads),
     }
@@ -188,7 +196,7 @@ def evaluate(
 @app.command()
 @command
 def tune(
-    lever: Annotated[str, typer.Argument(help="lexical | stacking | windows | data")],
+    lever: Annotated[str, typer.Argument(help="lexical | stacking | windows | data | frozen | neighbours")],
     bundle: Annotated[Path | None, typer.Option(help="Bundle dir; default: champion, else latest.")] = None,
     corpus: Annotated[
         Path | None, typer.Option(help="Saved corpus dir; default: the bundle's own (var/corpus/<hash>).")

@@ -6,6 +6,7 @@ import logging
 import math
 import os
 import random
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,16 @@ class TrainConfig(BaseModel):
     lr: float = Field(8e-5, gt=0, description="Peak learning rate of the encoder.")
     head_lr: float = Field(2e-3, gt=0, description="Peak learning rate of the heads.")
     weight_decay: float = Field(0.01, ge=0)
+    layer_decay: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="Layer-wise learning-rate decay: each encoder layer's peak rate is this times the rate of the"
+        " layer above it (the embeddings lowest); 1: one rate for the whole encoder.",
+    )
+    label_smoothing: float = Field(
+        0.0, ge=0, lt=1, description="Share of each target spread over the other classes (noisy labels); 0: none."
+    )
     warmup_ratio: float = Field(0.06, ge=0, lt=1, description="Share of steps spent warming up the LR.")
     dropout: float = Field(0.1, ge=0, lt=1)
     balance: Literal["none", "class_weights", "upsample"] = Field(
@@ -211,6 +222,20 @@ def collate(ids: list[list[int]], rows: list[int], device: torch.device) -> tupl
     return input_ids.to(device), mask.to(device)
 
 
+def encoder_groups(model: MultiTaskModel, lr: float, decay: float) -> list[dict]:
+    """Optimiser groups of the trainable encoder parameters: the top layer (and pooler) at `lr`, each layer below
+    at `decay` times the rate above it, the embeddings lowest (Sun et al. 2019)."""
+    layers = len(model.encoder.encoder.layer)
+    groups: dict[int, list] = {}
+    for name, param in model.named_parameters():
+        if name.startswith("heads.") or not param.requires_grad:
+            continue
+        match = re.match(r"encoder\.encoder\.layer\.(\d+)\.", name)
+        depth = 0 if name.startswith("encoder.embeddings.") else int(match[1]) + 1 if match else layers
+        groups.setdefault(depth, []).append(param)
+    return [{"params": p, "lr": lr * decay ** (layers - d)} for d, p in sorted(groups.items())]
+
+
 def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
     """Square-root inverse-frequency weights, mean 1 over the classes that occur."""
     counts = np.bincount(labels[labels != IGNORE], minlength=n_classes).astype(float)
@@ -331,13 +356,14 @@ class Trainer:
                 if cfg.balance == "class_weights"
                 else None,
                 ignore_index=IGNORE,
+                label_smoothing=cfg.label_smoothing,
             )
             for h in HEADS
         }
         head_params = [p for n, p in model.named_parameters() if n.startswith("heads.")]
         enc_params = [p for n, p in model.named_parameters() if not n.startswith("heads.") and p.requires_grad]
         optimizer = torch.optim.AdamW(
-            [{"params": enc_params, "lr": cfg.lr}, {"params": head_params, "lr": cfg.head_lr}],
+            [*encoder_groups(model, cfg.lr, cfg.layer_decay), {"params": head_params, "lr": cfg.head_lr}],
             weight_decay=cfg.weight_decay,
         )
         steps_per_epoch = math.ceil(len(tr) / cfg.batch_size / cfg.grad_accum)

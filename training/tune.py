@@ -6,11 +6,14 @@ weight), next to the bundle as it serves: a lever joins the recipe only where va
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -26,12 +29,13 @@ from teller.lexical import signals
 from teller.masking import model_view
 from teller.settings import get_settings
 from teller.taxonomy import HEADS, Taxonomy
+from training.baselines import FROZEN_C, frozen_features
 from training.corpus import Corpus, group_digest
 from training.data import Example
 from training.ensemble import VECTORIZER, linear_head
 from training.linear import MISSING_CLASS_BIAS, fit_heads
 from training.refit import served_score
-from training.train import IGNORE, label_index
+from training.train import IGNORE, TrainConfig, embeddings, encode, label_index, load_trained, mixed_precision
 
 Scores = dict[str, float]
 METRICS = {"team": "accuracy", "issue": "accuracy", "vulnerable": "PR AUC", "intent": "accuracy"}
@@ -48,6 +52,10 @@ CHARS = {"analyzer": "char_wb", "ngram_range": (2, 5), "min_df": 3, "max_feature
 STACK_C = (0.1, 1.0)
 FIRST_WINDOW_WEIGHTS = {"mean of all windows": 0.0, "half first window, half mean of all": 0.5}
 MIN_WINDOW = 16  # a last window shorter than this many tokens is dropped
+MEMBER_WEIGHTS = (0.2, 0.5)  # an extra member's share of the encoder's log-linear pool
+NEIGHBOURS = (10, 50)
+SIMILARITY_TEMPERATURE = 0.05  # neighbours' votes: softmax over cosine similarity / this
+SMOOTHING = 0.02  # share of the neighbours' class distribution spread evenly, so no class has probability 0
 
 
 @dataclass
@@ -125,11 +133,78 @@ def lexical_member(
     views, scored = [model_view(e.text) for e in train], [model_view(t) for t in texts]
     x = sparse.hstack([*(v.fit_transform(views) for v in vectorizers), sparse.csr_matrix(signals(views))], "csr")
     x_scored = sparse.hstack([*(v.transform(scored) for v in vectorizers), sparse.csr_matrix(signals(scored))], "csr")
+    return regression_member(x, x_scored, train, taxonomy, c, balanced)
+
+
+def regression_member(x, x_scored, train: list[Example], taxonomy: Taxonomy, c: float, balanced: bool = True) -> dict:
+    """Log-probabilities on `x_scored` of one logistic regression per head fitted on the features `x` of `train`."""
     out = {}
-    for head, clf in fit_heads(x, label_index(train, taxonomy), c, IGNORE, "lexical variant", balanced).items():
+    for head, clf in fit_heads(x, label_index(train, taxonomy), c, IGNORE, "member", balanced).items():
         linear = linear_head(clf, len(taxonomy.labels(head)))
         out[head] = linear.log_probs(np.asarray(x_scored @ linear.coef.T))
     return out
+
+
+def with_member(encoder: dict[str, np.ndarray], member: dict[str, np.ndarray], weight: float) -> dict:
+    """The encoder's log-probabilities pooled log-linearly with another member's at `weight` (heads the member
+    lacks keep the encoder's)."""
+    return {h: log_softmax((1 - weight) * z + weight * member[h]) if h in member else z for h, z in encoder.items()}
+
+
+def neighbour_member(
+    x_train: np.ndarray, labels: dict[str, np.ndarray], x_scored: np.ndarray, sizes: dict[str, int], k: int
+) -> dict[str, np.ndarray]:
+    """Per head, the log of the class shares among the `k` labelled training rows nearest each scored row (cosine),
+    each neighbour's vote weighted by a softmax over its similarity."""
+    train, scored = (x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12) for x in (x_train, x_scored))
+    out = {}
+    for head, y in labels.items():
+        rows = np.flatnonzero(y != IGNORE)
+        if head not in sizes or not len(rows):
+            continue
+        k_head = min(k, len(rows))
+        similarity = scored @ train[rows].T
+        nearest = np.argpartition(-similarity, k_head - 1, axis=1)[:, :k_head]
+        top = np.take_along_axis(similarity, nearest, 1)
+        votes = np.exp((top - top.max(1, keepdims=True)) / SIMILARITY_TEMPERATURE)
+        shares = np.zeros((len(scored), sizes[head]))
+        np.add.at(shares, (np.repeat(np.arange(len(scored)), k_head), y[rows][nearest].ravel()), votes.ravel())
+        shares /= shares.sum(1, keepdims=True)
+        out[head] = np.log((1 - SMOOTHING) * shares + SMOOTHING / sizes[head])
+    return out
+
+
+def fine_tuned_embeddings(tuning: Tuning) -> list[np.ndarray]:
+    """Pooled training and validation embeddings from the fine-tuned encoder of the run that made the bundle (its
+    run directory's best weights; refused if a later run of the same profile and data replaced them)."""
+    bundle = tuning.classifier.bundle
+    run_dir = get_settings().data_dir / "runs" / f"{bundle.info.profile}-{bundle.info.data_fingerprint[:12]}"
+    if not (run_dir / "best.pt").is_file():
+        raise TellerError(
+            "no fine-tuned weights of the bundle's training run here",
+            str(run_dir),
+            "set TELLER_DATA_DIR to the data directory that trained the bundle",
+        )
+    result = load_trained(run_dir, TrainConfig(profile=bundle.info.profile), tuning.taxonomy)
+    history = json.loads((bundle.path / "metrics.json").read_text())["history"]
+    if not history or not math.isclose(result.best_score, max(h["score"] for h in history)):
+        raise TellerError(
+            "the run directory holds another training run than the bundle's (its best validation score differs)",
+            str(run_dir),
+            "tune the latest bundle of this profile and data",
+        )
+    device, info = torch.device(result.device), bundle.info
+    amp = mixed_precision(device, "auto")
+    with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+        return [
+            embeddings(
+                result.model,
+                encode(split, result.tokenizer, tuning.taxonomy, info.max_length, info.tail_tokens),
+                device,
+                f"fine-tuned embeddings ({name})",
+            )
+            for name, split in (("train", tuning.train), ("validation", tuning.val))
+        ]
 
 
 def halves(examples: list[Example]) -> np.ndarray:
@@ -238,11 +313,37 @@ def window_levers(tuning: Tuning) -> dict[str, Scores]:
     }
 
 
+def frozen_levers(tuning: Tuning) -> dict[str, Scores]:
+    max_length = tuning.classifier.bundle.info.max_length
+    x_train, x_val = frozen_features([tuning.train, tuning.val], tuning.taxonomy, max_length)
+    member = regression_member(x_train, x_val, tuning.train, tuning.taxonomy, FROZEN_C)
+    return {
+        f"frozen-encoder member (the frozen baseline's regressions) pooled with the encoder at weight {w}": (
+            tuning.scores(encoder=with_member(tuning.encoder, member, w))
+        )
+        for w in MEMBER_WEIGHTS
+    }
+
+
+def neighbour_levers(tuning: Tuning) -> dict[str, Scores]:
+    x_train, x_val = fine_tuned_embeddings(tuning)
+    sizes, labels = {h: z.shape[1] for h, z in tuning.encoder.items()}, label_index(tuning.train, tuning.taxonomy)
+    out = {}
+    for k in NEIGHBOURS:
+        member = neighbour_member(x_train, labels, x_val, sizes, k)
+        for w in MEMBER_WEIGHTS:
+            name = f"{k} nearest training examples (fine-tuned embeddings, cosine), pooled with the encoder at {w}"
+            out[name] = tuning.scores(encoder=with_member(tuning.encoder, member, w))
+    return out
+
+
 LEVERS: dict[str, Callable[[Tuning], dict[str, Scores]]] = {
     "lexical": lexical_levers,
     "stacking": stacking_levers,
     "windows": window_levers,
     "data": data_levers,
+    "frozen": frozen_levers,
+    "neighbours": neighbour_levers,
 }
 
 

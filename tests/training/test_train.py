@@ -205,6 +205,23 @@ def test_frozen_layers_stay_as_pretrained_and_the_rest_trains(tmp_path):
     assert not any(n.startswith(("encoder.embeddings", "encoder.encoder.layer.0.")) for n in moved)
 
 
+def test_layer_decay_gives_each_encoder_layer_a_lower_rate_than_the_one_above_and_skips_frozen_ones():
+    from teller.taxonomy import HEADS
+    from training.model import MultiTaskModel
+    from training.train import encoder_groups
+
+    model = MultiTaskModel({h: 3 for h in HEADS}, "random")  # embeddings, one layer, pooler
+    groups = encoder_groups(model, 1.0, 0.5)
+    assert [g["lr"] for g in groups] == [0.5, 1.0]
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert all(names[id(p)].startswith("encoder.embeddings.") for p in groups[0]["params"])
+    grouped = sorted(names[id(p)] for g in groups for p in g["params"])
+    assert grouped == sorted(n for n in names.values() if not n.startswith("heads."))
+    model.freeze_bottom(1)
+    assert [g["lr"] for g in encoder_groups(model, 1.0, 0.5)] == [1.0]  # only the pooler still trains
+    assert len(encoder_groups(model, 1.0, 1.0)) == 1
+
+
 def test_a_run_keeps_its_best_models_validation_embeddings_and_the_heads_read_them(tmp_path):
     import numpy as np
     import torch

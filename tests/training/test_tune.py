@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from teller.bundle import load_bundle
 from teller.classifier import BundleClassifier, log_softmax
+from teller.errors import TellerError
 from teller.lexical import LexicalModel
 from teller.settings import get_settings
 from teller.taxonomy import load_taxonomy
@@ -19,8 +20,11 @@ from training.train import IGNORE
 from training.tune import (
     Tuning,
     cross_fitted_member,
+    fine_tuned_embeddings,
     halves,
     lexical_member,
+    neighbour_member,
+    prepare,
     saved_corpus,
     stacked,
     window_log_probs,
@@ -99,6 +103,42 @@ def test_a_stacked_regression_scores_each_row_out_of_fold():
     # 100 noise columns on 300 rows: fitted and scored on the same rows this would be far above chance
     assert accuracy["team"] < 0.62 and accuracy["issue"] > 0.95
     assert (probs["issue"][:20] < -29).all()  # unlabelled rows are neither fitted nor scored
+
+
+def test_neighbours_vote_by_similarity_and_unlabelled_rows_do_not_vote():
+    x_train = np.array([[1.0, 0.0], [0.9, 0.1], [0.8, 0.2], [0.0, 1.0], [0.6, 0.8]])
+    labels = {"team": np.array([IGNORE, 0, 0, 1, 1]), "issue": np.full(5, IGNORE)}
+    x_scored = np.array([[2.0, 0.0], [0.0, 3.0]])  # cosine: the scale does not matter
+    rest = 0.02 / 3  # the smoothing share of every class
+    one = neighbour_member(x_train, labels, x_scored, {"team": 3, "issue": 4}, k=1)
+    assert set(one) == {"team"}  # a head without labelled rows gets no member
+    # the nearest row to the first text is unlabelled: the vote is the next one's (class 0)
+    np.testing.assert_allclose(np.exp(one["team"]), [[0.98 + rest, rest, rest], [rest, 0.98 + rest, rest]])
+    three = np.exp(neighbour_member(x_train, labels, x_scored, {"team": 3}, k=3)["team"])
+    np.testing.assert_allclose(three.sum(1), 1.0)
+    assert three[0, 0] > 0.98 and three[0, 1] > rest + 1e-4  # the far class-1 vote counts, far less than the close ones
+    everyone = np.exp(neighbour_member(x_train, labels, x_scored, {"team": 3}, k=50)["team"])  # k above the rows
+    assert everyone.shape == (2, 3) and (everyone.argmax(1) == [0, 1]).all()
+
+
+def test_fine_tuned_embeddings_come_from_the_bundles_own_run_and_another_run_is_refused(tiny_bundle, tiny_data_dir):
+    import json
+    import shutil
+
+    bundle = load_bundle(tiny_bundle["bundle"])
+    tuning = prepare(bundle, saved_corpus(bundle), load_taxonomy())
+    x_train, x_val = fine_tuned_embeddings(tuning)
+    assert x_train.shape == (len(tuning.train), 384) and x_val.shape == (len(tuning.val), 384)
+
+    other = tiny_data_dir.parent / "other-bundle"
+    shutil.copytree(bundle.path, other)
+    metrics = json.loads((other / "metrics.json").read_text())
+    for epoch in metrics["history"]:
+        epoch["score"] += 0.01
+    (other / "metrics.json").write_text(json.dumps(metrics))
+    with pytest.raises(TellerError, match="another training run than the bundle's"):
+        fine_tuned_embeddings(prepare(load_bundle(other), saved_corpus(bundle), load_taxonomy()))
+    shutil.rmtree(other)
 
 
 def test_halves_keep_near_duplicates_together_and_split_evenly():

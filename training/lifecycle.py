@@ -36,7 +36,17 @@ from training.export import (
 )
 from training.metrics import head_metrics, threshold_for_recall
 from training.refit import fit_refits, keep_refits
-from training.train import Encoded, TrainConfig, Trainer, TrainResult, embeddings, encode, head_probs, predict_probs
+from training.train import (
+    Encoded,
+    TrainConfig,
+    Trainer,
+    TrainResult,
+    embeddings,
+    encode,
+    head_probs,
+    predict_probs,
+    run_directory,
+)
 from training.validate import check_corpus, validate_sources
 
 log = logging.getLogger(__name__)
@@ -230,7 +240,7 @@ def prepare(config: TrainConfig, validated: bool = False) -> Prepared:
 def fit(config: TrainConfig, corpus: Corpus, resume: bool = False, run_dir: Path | None = None) -> TrainResult:
     """Fine-tune on the train split (the encoder's rows of it) with early stopping on validation; checkpoints live
     in the run directory."""
-    run_dir = run_dir or get_settings().data_dir / "runs" / f"{config.profile}-{corpus.fingerprint['sha256'][:12]}"
+    run_dir = run_dir or run_directory(config.profile, corpus.fingerprint["sha256"])
     train = encoder_rows(corpus.splits["train"], config.encoder_complaints)
     return Trainer(config, load_taxonomy(), run_dir).fit(train, corpus.splits["val"], resume=resume)
 

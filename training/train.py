@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from teller.classifier import head_tail
 from teller.masking import model_view
+from teller.settings import get_settings
 from teller.taxonomy import HEADS, Taxonomy
 from training.corpus import DataConfig
 from training.data import Example
@@ -361,11 +362,8 @@ class Trainer:
             for h in HEADS
         }
         head_params = [p for n, p in model.named_parameters() if n.startswith("heads.")]
-        enc_params = [p for n, p in model.named_parameters() if not n.startswith("heads.") and p.requires_grad]
-        optimizer = torch.optim.AdamW(
-            [*encoder_groups(model, cfg.lr, cfg.layer_decay), {"params": head_params, "lr": cfg.head_lr}],
-            weight_decay=cfg.weight_decay,
-        )
+        groups = [*encoder_groups(model, cfg.lr, cfg.layer_decay), {"params": head_params, "lr": cfg.head_lr}]
+        optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
         steps_per_epoch = math.ceil(len(tr) / cfg.batch_size / cfg.grad_accum)
         total = steps_per_epoch * cfg.epochs
         warmup = int(total * cfg.warmup_ratio)
@@ -417,7 +415,7 @@ class Trainer:
                 scaler.scale(loss / cfg.grad_accum).backward()
                 if step % cfg.grad_accum == 0 or step == len(batches):
                     scaler.unscale_(optimizer)
-                    nn.utils.clip_grad_norm_([*enc_params, *head_params], 1.0)
+                    nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
                     scaler.step(optimizer)
                     scaler.update()
                     optimizer.zero_grad(set_to_none=True)
@@ -462,6 +460,11 @@ class Trainer:
             self._best_val_embeddings = x
         else:
             state["bad"] += 1
+
+
+def run_directory(profile: str, data_fingerprint: str) -> Path:
+    """Where a run of `profile` on the data with this fingerprint keeps its checkpoint and best weights."""
+    return get_settings().data_dir / "runs" / f"{profile}-{data_fingerprint[:12]}"
 
 
 def load_trained(run_dir: Path, config: TrainConfig, taxonomy: Taxonomy) -> TrainResult:

@@ -35,7 +35,16 @@ from training.data import Example
 from training.ensemble import VECTORIZER, linear_head
 from training.linear import MISSING_CLASS_BIAS, fit_heads
 from training.refit import served_score
-from training.train import IGNORE, TrainConfig, embeddings, encode, label_index, load_trained, mixed_precision
+from training.train import (
+    IGNORE,
+    TrainConfig,
+    embeddings,
+    encode,
+    label_index,
+    load_trained,
+    mixed_precision,
+    run_directory,
+)
 
 Scores = dict[str, float]
 METRICS = {"team": "accuracy", "issue": "accuracy", "vulnerable": "PR AUC", "intent": "accuracy"}
@@ -178,7 +187,7 @@ def fine_tuned_embeddings(tuning: Tuning) -> list[np.ndarray]:
     """Pooled training and validation embeddings from the fine-tuned encoder of the run that made the bundle (its
     run directory's best weights; refused if a later run of the same profile and data replaced them)."""
     bundle = tuning.classifier.bundle
-    run_dir = get_settings().data_dir / "runs" / f"{bundle.info.profile}-{bundle.info.data_fingerprint[:12]}"
+    run_dir = run_directory(bundle.info.profile, bundle.info.data_fingerprint)
     if not (run_dir / "best.pt").is_file():
         raise TellerError(
             "no fine-tuned weights of the bundle's training run here",
